@@ -1,0 +1,137 @@
+//! Batches of events and their acknowledgement handle.
+//! An input sends a [`Batch`] and keeps the [`AckReceipt`]; every output's copy holds an
+//! [`Ack`]; when the last copy is completed the receipt resolves and the input may advance
+//! its checkpoint. An `Ack` dropped without `complete` never acknowledges (replay, not loss).
+
+use crate::event::Event;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Events from one input on their way to the filter workers.
+#[derive(Debug)]
+pub struct Batch {
+    /// The events, in input order.
+    pub events: Vec<Event>,
+    /// Completed once every output has delivered the batch.
+    pub ack: Ack,
+}
+
+/// Filtered events on their way to one output; the events are shared by all outputs.
+#[derive(Debug)]
+pub struct OutputBatch {
+    /// The events after filtering.
+    pub events: Arc<Vec<Event>>,
+    /// This output's share of the batch's acknowledgement.
+    pub ack: Ack,
+}
+
+/// One share of a batch's acknowledgement. [`Ack::split`] makes another share;
+/// the batch is acknowledged when every share has been completed.
+#[derive(Debug)]
+pub struct Ack {
+    shared: Arc<AckShared>,
+}
+
+#[derive(Debug)]
+struct AckShared {
+    pending: AtomicUsize,
+    notify: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+/// Held by the input; resolves when the batch is acknowledged.
+#[derive(Debug)]
+pub struct AckReceipt {
+    done: oneshot::Receiver<()>,
+    acknowledged: bool,
+}
+
+impl Ack {
+    /// A new acknowledgement with one share, and the receipt that resolves when it completes.
+    pub fn new() -> (Ack, AckReceipt) {
+        let (sender, receiver) = oneshot::channel();
+        let ack = Ack {
+            shared: Arc::new(AckShared {
+                pending: AtomicUsize::new(1),
+                notify: Mutex::new(Some(sender)),
+            }),
+        };
+        let receipt = AckReceipt {
+            done: receiver,
+            acknowledged: false,
+        };
+        (ack, receipt)
+    }
+
+    /// Another share of the same acknowledgement (one per output of a fan-out).
+    pub fn split(&self) -> Ack {
+        self.shared.pending.fetch_add(1, Ordering::AcqRel);
+        Ack {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// This share is done (delivered, or dead-lettered). The last share acknowledges the batch.
+    pub fn complete(self) {
+        if self.shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let sender = match self.shared.notify.lock() {
+                Ok(mut guard) => guard.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            if let Some(sender) = sender {
+                // The input may have stopped waiting; nothing to tell it then.
+                let _ = sender.send(());
+            }
+        }
+    }
+}
+
+impl AckReceipt {
+    /// Whether the batch has been acknowledged, without waiting.
+    pub fn is_acknowledged(&mut self) -> bool {
+        if !self.acknowledged {
+            self.acknowledged = self.done.try_recv().is_ok();
+        }
+        self.acknowledged
+    }
+
+    /// Waits until the batch is acknowledged. Returns false if it never can be
+    /// (every share was dropped without completing).
+    pub async fn acknowledged(&mut self) -> bool {
+        if !self.acknowledged {
+            self.acknowledged = (&mut self.done).await.is_ok();
+        }
+        self.acknowledged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_is_acknowledged_only_after_every_share_completes() {
+        let (ack, mut receipt) = Ack::new();
+        let second = ack.split();
+        ack.complete();
+        assert!(!receipt.is_acknowledged());
+        second.complete();
+        assert!(receipt.is_acknowledged());
+    }
+
+    #[tokio::test]
+    async fn dropped_share_never_acknowledges() {
+        let (ack, mut receipt) = Ack::new();
+        let second = ack.split();
+        ack.complete();
+        drop(second);
+        assert!(!receipt.is_acknowledged());
+    }
+
+    #[tokio::test]
+    async fn waiting_receipt_resolves_on_completion() {
+        let (ack, mut receipt) = Ack::new();
+        tokio::spawn(async move { ack.complete() });
+        assert!(receipt.acknowledged().await);
+    }
+}

@@ -1,0 +1,151 @@
+//! Filters: per-event transformations run by the filter workers, in the order written.
+//! Each filter is built once per worker from its config; the worker applies the chain to
+//! whole batches and runs the common options (`add_field`, `add_tag`, `remove_field`) on success.
+
+pub mod date;
+pub mod drop;
+pub mod grok;
+pub mod mutate;
+pub mod useragent;
+
+use crate::event::{Event, FieldPath};
+use crate::template::Template;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What a filter did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOutcome {
+    /// The filter applied; the common options run.
+    Success,
+    /// The filter did not apply (it tagged the event itself); the event goes on unchanged otherwise.
+    Failure,
+    /// Remove the event from the batch.
+    Drop,
+}
+
+/// One filter instance, owned by one worker.
+pub trait Filter: Send {
+    /// Processes one event in place.
+    fn process(&mut self, event: &mut Event) -> FilterOutcome;
+}
+
+/// An error building a filter from its config; shown with the filter's id.
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a filter's `build` may need besides its own config.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// Directory of the pipeline file; relative paths in the config are resolved against it.
+    pub config_dir: PathBuf,
+}
+
+impl BuildContext {
+    /// `path` resolved against the pipeline file's directory.
+    pub fn resolve(&self, path: &std::path::Path) -> PathBuf {
+        self.config_dir.join(path)
+    }
+}
+
+/// The filter kinds, selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FilterConfig {
+    /// Extract fields with grok patterns.
+    Grok(grok::GrokConfig),
+    /// Parse a time field into `@timestamp`.
+    Date(date::DateConfig),
+    /// Rename, copy, convert, remove fields and tags.
+    Mutate(mutate::MutateConfig),
+    /// Remove events that match a condition.
+    Drop(drop::DropConfig),
+    /// Parse `user_agent.original` into ECS user-agent fields.
+    Useragent(useragent::UseragentConfig),
+}
+
+impl FilterConfig {
+    /// The config's `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FilterConfig::Grok(_) => "grok",
+            FilterConfig::Date(_) => "date",
+            FilterConfig::Mutate(_) => "mutate",
+            FilterConfig::Drop(_) => "drop",
+            FilterConfig::Useragent(_) => "useragent",
+        }
+    }
+
+    /// Builds one instance (called once per worker).
+    pub fn build(&self, context: &BuildContext) -> Result<Box<dyn Filter>, BuildError> {
+        Ok(match self {
+            FilterConfig::Grok(config) => Box::new(grok::GrokFilter::build(config, context)?),
+            FilterConfig::Date(config) => Box::new(date::DateFilter::build(config, context)?),
+            FilterConfig::Mutate(config) => Box::new(mutate::MutateFilter::build(config, context)?),
+            FilterConfig::Drop(config) => Box::new(drop::DropFilter::build(config, context)?),
+            FilterConfig::Useragent(config) => {
+                Box::new(useragent::UseragentFilter::build(config, context)?)
+            }
+        })
+    }
+}
+
+/// Options every filter takes, applied to an event when the filter succeeds (as in Logstash).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommonFilterOptions {
+    /// Fields to set, `path = "template"`.
+    #[serde(default)]
+    pub add_field: BTreeMap<FieldPath, Template>,
+    /// Tags to add (templates).
+    #[serde(default)]
+    pub add_tag: Vec<Template>,
+    /// Fields to remove.
+    #[serde(default)]
+    pub remove_field: Vec<FieldPath>,
+}
+
+impl CommonFilterOptions {
+    /// The keys these options take in a filter's table.
+    pub const KEYS: &'static [&'static str] = &["add_field", "add_tag", "remove_field"];
+
+    /// Applies the options to one event.
+    pub fn apply(&self, event: &mut Event) {
+        for (path, template) in &self.add_field {
+            let value = template.render(event);
+            event.insert(path, serde_json::Value::String(value));
+        }
+        for template in &self.add_tag {
+            let tag = template.render(event);
+            event.add_tag(&tag);
+        }
+        for path in &self.remove_field {
+            event.remove(path);
+        }
+    }
+}
+
+/// A filter with its common options, as a worker runs it.
+pub struct FilterStage {
+    filter: Box<dyn Filter>,
+    common: CommonFilterOptions,
+}
+
+impl FilterStage {
+    /// Wraps a built filter with its common options.
+    pub fn new(filter: Box<dyn Filter>, common: CommonFilterOptions) -> FilterStage {
+        FilterStage { filter, common }
+    }
+
+    /// Runs the filter over a batch: drops events it drops, applies the common options on success.
+    pub fn apply(&mut self, events: &mut Vec<Event>) {
+        events.retain_mut(|event| match self.filter.process(event) {
+            FilterOutcome::Success => {
+                self.common.apply(event);
+                true
+            }
+            FilterOutcome::Failure => true,
+            FilterOutcome::Drop => false,
+        });
+    }
+}

@@ -1,0 +1,82 @@
+//! Inputs: tasks that read a source and send batches of events to the filter workers.
+//! Each input keeps the receipts of the batches it sent and advances its checkpoint only
+//! over batches every output has acknowledged.
+
+pub mod file;
+
+use crate::batch::Batch;
+use crate::checkpoint::CheckpointFile;
+use crate::codec::CodecConfig;
+use serde::Deserialize;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// An error that stops an input.
+pub type InputError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The future an input runs as.
+pub type InputFuture = Pin<Box<dyn Future<Output = Result<(), InputError>> + Send>>;
+
+/// Everything a running input needs from the pipeline.
+pub struct InputContext {
+    /// The input's id (for logs and checkpoints).
+    pub id: String,
+    /// Where batches go. A send waits while the channel is full (back-pressure).
+    pub batches: mpsc::Sender<Batch>,
+    /// Cancelled on shutdown: stop reading, wait for in-flight acknowledgements, save, return.
+    pub shutdown: CancellationToken,
+    /// This input's checkpoint.
+    pub checkpoint: CheckpointFile,
+    /// Largest number of events in one batch.
+    pub batch_size: usize,
+}
+
+/// A running source of events.
+pub trait Input: Send {
+    /// Runs until the source is exhausted (read mode) or shutdown; returns after the
+    /// checkpoint reflects everything acknowledged.
+    fn run(self: Box<Self>, context: InputContext) -> InputFuture;
+}
+
+/// What building an input may need besides its config.
+#[derive(Debug, Clone)]
+pub struct InputBuildContext {
+    /// Directory of the pipeline file; relative paths are resolved against it.
+    pub config_dir: PathBuf,
+    /// The codec options given in the input's table.
+    pub codec: CodecConfig,
+}
+
+/// The input kinds, selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputConfig {
+    /// Read or follow files matching globs.
+    File(file::FileInputConfig),
+}
+
+impl InputConfig {
+    /// The config's `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            InputConfig::File(_) => "file",
+        }
+    }
+
+    /// Whether the input finishes by itself (read mode) rather than running until shutdown.
+    pub fn is_finite(&self) -> bool {
+        match self {
+            InputConfig::File(config) => config.is_finite(),
+        }
+    }
+
+    /// Builds the input.
+    pub fn build(&self, context: &InputBuildContext) -> Result<Box<dyn Input>, InputError> {
+        Ok(match self {
+            InputConfig::File(config) => Box::new(file::FileInput::build(config, context)?),
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! logpipe: a log-ingestion pipeline. Inputs read lines, filters enrich events, outputs
+//! deliver them; see DESIGN.md for how batches and acknowledgements move between them.
+
+pub mod batch;
+pub mod checkpoint;
+pub mod codec;
+pub mod config;
+pub mod event;
+pub mod filters;
+pub mod inputs;
+pub mod joda;
+pub mod outputs;
+pub mod pipeline;
+pub mod template;

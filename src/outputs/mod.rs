@@ -1,0 +1,72 @@
+//! Outputs: tasks that deliver filtered batches and complete each batch's acknowledgement
+//! once it is durably delivered.
+
+pub mod file;
+pub mod stdout;
+
+use crate::batch::OutputBatch;
+use serde::Deserialize;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// An error that stops an output.
+pub type OutputError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The future an output runs as.
+pub type OutputFuture = Pin<Box<dyn Future<Output = Result<(), OutputError>> + Send>>;
+
+/// Everything a running output needs from the pipeline.
+pub struct OutputContext {
+    /// The output's id (for logs, DLQ directories).
+    pub id: String,
+    /// Batches to deliver; closed when every filter worker has finished.
+    pub batches: mpsc::Receiver<OutputBatch>,
+    /// Cancelled when the shutdown deadline passes: give up retrying and return.
+    pub abort: CancellationToken,
+}
+
+/// A running destination of events.
+pub trait Output: Send {
+    /// Delivers batches until the channel closes, completing each batch's `ack` after delivery.
+    fn run(self: Box<Self>, context: OutputContext) -> OutputFuture;
+}
+
+/// What building an output may need besides its config.
+#[derive(Debug, Clone)]
+pub struct OutputBuildContext {
+    /// Directory of the pipeline file; relative paths are resolved against it.
+    pub config_dir: PathBuf,
+    /// The pipeline's data directory.
+    pub data_dir: PathBuf,
+}
+
+/// The output kinds, selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputConfig {
+    /// JSON lines (or pretty JSON) on standard output.
+    Stdout(stdout::StdoutOutputConfig),
+    /// JSON lines appended to files named by a template.
+    File(file::FileOutputConfig),
+}
+
+impl OutputConfig {
+    /// The config's `type` name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            OutputConfig::Stdout(_) => "stdout",
+            OutputConfig::File(_) => "file",
+        }
+    }
+
+    /// Builds the output.
+    pub fn build(&self, context: &OutputBuildContext) -> Result<Box<dyn Output>, OutputError> {
+        Ok(match self {
+            OutputConfig::Stdout(config) => Box::new(stdout::StdoutOutput::build(config, context)?),
+            OutputConfig::File(config) => Box::new(file::FileOutput::build(config, context)?),
+        })
+    }
+}
