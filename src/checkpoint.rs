@@ -26,7 +26,9 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
     /// The file is not a checkpoint this version understands.
-    #[error("checkpoint {path} is unreadable ({reason}); move it away to start over (files will be read again)")]
+    #[error(
+        "checkpoint {path} is unreadable ({reason}); move it away to start over (files will be read again)"
+    )]
     Corrupt { path: PathBuf, reason: String },
 }
 
@@ -41,7 +43,13 @@ impl CheckpointFile {
     pub fn new(data_dir: &Path, input_id: &str) -> CheckpointFile {
         let name: String = input_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         CheckpointFile {
             path: data_dir.join("checkpoints").join(format!("{name}.json")),

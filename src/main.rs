@@ -1,1 +1,249 @@
-fn main() {}
+//! The `logpipe` command line: parses arguments, calls into the library, maps errors to
+//! exit codes (0 ok, 1 invalid pipeline or failed run, 2 usage).
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use logpipe::config::PipelineConfig;
+use logpipe::filters::grok::GrokDebugger;
+use logpipe::pipeline::Pipeline;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A small, fast, dependable log pipeline: files (and later S3) → grok → JSON / Elasticsearch.
+#[derive(Parser)]
+#[command(name = "logpipe", version, about)]
+struct Cli {
+    /// Log level: error, warn, info, debug, trace (or a tracing filter such as `logpipe=debug`).
+    #[arg(long, global = true, default_value = "info", env = "LOGPIPE_LOG")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline until its inputs are done (read mode) or SIGINT/SIGTERM.
+    Run {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+    },
+    /// Check a pipeline: load it, compile every pattern, check globs and paths; print a summary.
+    Check {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+    },
+    /// Try a grok pattern on lines read from standard input; prints the captures of each line
+    /// as JSON, or `no match` with the longest part of the pattern that matched.
+    Grok {
+        /// The pattern, e.g. '%{NGINX_COMBINED}'.
+        pattern: String,
+        /// Extra pattern directories (repeatable); the bundled patterns are always loaded.
+        #[arg(long = "patterns-dir")]
+        patterns_dir: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    let result = match cli.command {
+        Command::Run { pipeline } => run(pipeline),
+        Command::Check { pipeline } => check(pipeline),
+        Command::Grok {
+            pattern,
+            patterns_dir,
+        } => grok(&pattern, &patterns_dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Loads and builds a pipeline, printing every problem; `None` when there were problems.
+fn load(file: &std::path::Path) -> Option<(PipelineConfig, Result<Pipeline, Vec<String>>)> {
+    match PipelineConfig::load(file) {
+        Err(errors) => {
+            for error in &errors.0 {
+                eprintln!("error: {error}");
+            }
+            None
+        }
+        Ok(config) => {
+            let built = Pipeline::build(config.clone()).map_err(|errors| {
+                errors
+                    .iter()
+                    .map(|error| format!("{}: {error}", file.display()))
+                    .collect()
+            });
+            Some((config, built))
+        }
+    }
+}
+
+fn run(file: PathBuf) -> Result<ExitCode> {
+    let Some((config, built)) = load(&file) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let pipeline = match built {
+        Ok(pipeline) => pipeline,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("error: {error}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(watch_signals(shutdown.clone()));
+        let progress = (config.is_finite() && std::io::stderr().is_terminal())
+            .then(|| show_progress(pipeline.counters()));
+        tracing::info!(pipeline = %file.display(), workers = config.settings.workers, "starting");
+        let result = pipeline.run(shutdown).await;
+        if let Some(progress) = progress {
+            progress.finish_and_clear();
+        }
+        match result {
+            Ok(summary) => {
+                eprintln!("logpipe: {summary}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    })
+}
+
+/// Cancels `shutdown` on the first SIGINT/SIGTERM; exits at once on the second.
+async fn watch_signals(shutdown: CancellationToken) {
+    for count in 1.. {
+        if wait_for_signal().await.is_err() {
+            return;
+        }
+        if count == 1 {
+            tracing::info!("shutting down: draining in-flight events (signal again to force)");
+            shutdown.cancel();
+        } else {
+            tracing::warn!("forced exit; checkpoints hold what was acknowledged");
+            std::process::exit(130);
+        }
+    }
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}
+
+fn show_progress(counters: std::sync::Arc<logpipe::pipeline::PipelineCounters>) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let shown = bar.clone();
+    std::thread::spawn(move || {
+        while !shown.is_finished() {
+            let events = counters.events_in.load(Ordering::Relaxed);
+            let seconds = shown.elapsed().as_secs_f64().max(0.001);
+            shown.set_message(format!(
+                "{events} events, {:.0} events/s",
+                events as f64 / seconds
+            ));
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    bar
+}
+
+fn check(file: PathBuf) -> Result<ExitCode> {
+    let Some((config, built)) = load(&file) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    if let Err(errors) = built {
+        for error in errors {
+            eprintln!("error: {error}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    let settings = &config.settings;
+    println!("pipeline {} is valid", file.display());
+    println!(
+        "  workers {}, batch_size {}, channel_capacity {}, shutdown_timeout {:?}, data_dir {}",
+        settings.workers,
+        settings.batch_size,
+        settings.channel_capacity,
+        settings.shutdown_timeout,
+        config.data_dir().display()
+    );
+    for input in &config.inputs {
+        println!(
+            "  input  {:<16} {:<12} codec {:?}, charset {}",
+            input.id,
+            input.config.type_name(),
+            input.codec.codec,
+            input.codec.charset
+        );
+    }
+    for filter in &config.filters {
+        println!("  filter {:<16} {}", filter.id, filter.config.type_name());
+    }
+    for output in &config.outputs {
+        println!("  output {:<16} {}", output.id, output.config.type_name());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn grok(pattern: &str, patterns_dirs: &[PathBuf]) -> Result<ExitCode> {
+    let debugger = match GrokDebugger::new(pattern, patterns_dirs) {
+        Ok(debugger) => debugger,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout().lock();
+    let mut line = Vec::new();
+    let mut input = stdin.lock();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        writeln!(stdout, "{}", debugger.explain(text))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

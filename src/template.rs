@@ -56,14 +56,12 @@ impl Template {
             })?;
             let reference = &inner[..end];
             parts.push(match reference.strip_prefix('+') {
-                Some(pattern) => {
-                    Part::Time(JodaFormat::parse(pattern).map_err(|source| {
-                        TemplateError::Time {
-                            template: text.to_string(),
-                            source,
-                        }
-                    })?)
-                }
+                Some(pattern) => Part::Time(JodaFormat::parse(pattern).map_err(|source| {
+                    TemplateError::Time {
+                        template: text.to_string(),
+                        source,
+                    }
+                })?),
                 None => Part::Field {
                     path: FieldPath::parse(reference).map_err(|source| TemplateError::Path {
                         template: text.to_string(),
@@ -143,14 +141,19 @@ mod tests {
 
     fn event() -> Event {
         let mut event = Event::from_line("x".into(), "2024-03-05T10:20:30.000Z");
-        event.insert(&FieldPath::parse("http.response.status_code").unwrap(), json!(404));
+        event.insert(
+            &FieldPath::parse("http.response.status_code").unwrap(),
+            json!(404),
+        );
         event.insert(&FieldPath::parse("host.name").unwrap(), json!("web1"));
         event
     }
 
     #[test]
     fn fields_and_dates_are_substituted() {
-        let template = Template::parse("nginx-%{host.name}-%{[http][response][status_code]}-%{+yyyy.MM.dd}").unwrap();
+        let template =
+            Template::parse("nginx-%{host.name}-%{[http][response][status_code]}-%{+yyyy.MM.dd}")
+                .unwrap();
         assert_eq!(template.render(&event()), "nginx-web1-404-2024.03.05");
     }
 
@@ -162,7 +165,10 @@ mod tests {
 
     #[test]
     fn constant_templates_are_recognised() {
-        assert_eq!(Template::parse("plain").unwrap().as_constant(), Some("plain"));
+        assert_eq!(
+            Template::parse("plain").unwrap().as_constant(),
+            Some("plain")
+        );
         assert_eq!(Template::parse("%{a}").unwrap().as_constant(), None);
     }
 

@@ -61,7 +61,9 @@ use lines::{Line, LineFramer};
 
 /// A `charset` label encoding_rs does not know.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown charset `{label}`; use a WHATWG encoding label such as UTF-8, ISO-8859-1, windows-1252, Shift_JIS, UTF-16LE")]
+#[error(
+    "unknown charset `{label}`; use a WHATWG encoding label such as UTF-8, ISO-8859-1, windows-1252, Shift_JIS, UTF-16LE"
+)]
 pub struct UnknownCharset {
     /// The label as written.
     pub label: String,

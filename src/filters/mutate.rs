@@ -14,7 +14,10 @@ pub struct MutateFilter;
 
 impl MutateFilter {
     /// Builds the filter.
-    pub fn build(config: &MutateConfig, context: &BuildContext) -> Result<MutateFilter, BuildError> {
+    pub fn build(
+        config: &MutateConfig,
+        context: &BuildContext,
+    ) -> Result<MutateFilter, BuildError> {
         todo!("{config:?} {context:?}")
     }
 }

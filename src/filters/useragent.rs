@@ -14,7 +14,10 @@ pub struct UseragentFilter;
 
 impl UseragentFilter {
     /// Builds the filter.
-    pub fn build(config: &UseragentConfig, context: &BuildContext) -> Result<UseragentFilter, BuildError> {
+    pub fn build(
+        config: &UseragentConfig,
+        context: &BuildContext,
+    ) -> Result<UseragentFilter, BuildError> {
         todo!("{config:?} {context:?}")
     }
 }

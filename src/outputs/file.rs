@@ -13,7 +13,10 @@ pub struct FileOutput;
 
 impl FileOutput {
     /// Builds the output.
-    pub fn build(config: &FileOutputConfig, context: &OutputBuildContext) -> Result<FileOutput, OutputError> {
+    pub fn build(
+        config: &FileOutputConfig,
+        context: &OutputBuildContext,
+    ) -> Result<FileOutput, OutputError> {
         todo!("{config:?} {context:?}")
     }
 }

@@ -13,7 +13,10 @@ pub struct StdoutOutput;
 
 impl StdoutOutput {
     /// Builds the output.
-    pub fn build(config: &StdoutOutputConfig, context: &OutputBuildContext) -> Result<StdoutOutput, OutputError> {
+    pub fn build(
+        config: &StdoutOutputConfig,
+        context: &OutputBuildContext,
+    ) -> Result<StdoutOutput, OutputError> {
         todo!("{config:?} {context:?}")
     }
 }

@@ -1,1 +1,10 @@
-//! End-to-end tests (placeholder).
+//! End-to-end tests: the real `logpipe` binary on real files (one test binary, a module per
+//! behaviour; see DESIGN.md).
+
+mod charsets_and_junk;
+mod config_errors;
+mod grok_cli;
+mod nginx_real_logs;
+mod sample_pipeline;
+mod support;
+mod tail_follows_files;

@@ -20,7 +20,10 @@ pub struct FileInput;
 
 impl FileInput {
     /// Builds the input.
-    pub fn build(config: &FileInputConfig, context: &InputBuildContext) -> Result<FileInput, InputError> {
+    pub fn build(
+        config: &FileInputConfig,
+        context: &InputBuildContext,
+    ) -> Result<FileInput, InputError> {
         todo!("{config:?} {context:?}")
     }
 }

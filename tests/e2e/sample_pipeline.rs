@@ -1,0 +1,79 @@
+//! The bundled pipeline on the bundled sample: every line comes out once, parsed.
+
+use crate::support::*;
+use serde_json::json;
+
+fn sample_lines() -> usize {
+    let bytes = std::fs::read(repo().join("examples/access.log")).unwrap();
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
+}
+
+#[test]
+fn bundled_pipeline_emits_one_parsed_event_per_sample_line_and_resumes_from_checkpoint() {
+    let data = temp_dir();
+    let run = || {
+        let output = logpipe()
+            .args(["run", "pipelines/nginx-file.toml"])
+            .current_dir(repo())
+            .env("LOGPIPE_DATA_DIR", data.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let output = run();
+    let events = json_lines(&output.stdout);
+    assert_eq!(events.len(), sample_lines());
+
+    let parsed: Vec<_> = events
+        .iter()
+        .filter(|e| field(e, "http.response.status_code").is_some())
+        .collect();
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            e["tags"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("_grokparsefailure")))
+        })
+        .collect();
+    assert_eq!(parsed.len() + failed.len(), events.len());
+    assert!(failed.len() <= 5, "{} lines failed grok", failed.len());
+    for event in &parsed {
+        assert!(field(event, "source.address").is_some(), "{event}");
+        assert!(
+            field(event, "nginx.access.time").is_none(),
+            "time field removed: {event}"
+        );
+        let timestamp = event["@timestamp"].as_str().unwrap();
+        assert!(
+            timestamp.ends_with('Z') && timestamp.len() == 24,
+            "{timestamp}"
+        );
+        assert!(field(event, "log.file.path").is_some() && field(event, "log.offset").is_some());
+        assert!(field(event, "event.original").is_some());
+    }
+    assert!(parsed.iter().any(|e| field(e, "user_agent.name").is_some()));
+    // Latin-1 bytes in the sample are decoded, not mangled.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains('é'))
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("events in {}", events.len())),
+        "{stderr}"
+    );
+
+    // The checkpoint says the file is done: a second run emits nothing.
+    let again = run();
+    assert_eq!(json_lines(&again.stdout).len(), 0);
+}
