@@ -57,12 +57,16 @@ fn default_max_line_bytes() -> usize {
 }
 
 use crate::event::Event;
+use charset::CharsetDecoder;
 use lines::{Line, LineFramer};
+
+/// Tag for lines cut at `max_line_bytes`.
+pub const LINE_TOO_LONG_TAG: &str = "_linetoolong";
 
 /// A `charset` label encoding_rs does not know.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "unknown charset `{label}`; use a WHATWG encoding label such as UTF-8, ISO-8859-1, windows-1252, Shift_JIS, UTF-16LE"
+    "unknown charset `{label}`; use an encoding label such as UTF-8, ISO-8859-1, windows-1252, Shift_JIS, UTF-16LE"
 )]
 pub struct UnknownCharset {
     /// The label as written.
@@ -72,23 +76,79 @@ pub struct UnknownCharset {
 /// Turns framed lines into events, per an input's [`CodecConfig`]. Built once per input.
 #[derive(Debug, Clone)]
 pub struct LineDecoder {
-    config: CodecConfig,
+    kind: CodecKind,
+    charset: CharsetDecoder,
+    max_line_bytes: usize,
 }
 
 impl LineDecoder {
     /// Builds the decoder; fails on an unknown charset.
     pub fn new(config: &CodecConfig) -> Result<LineDecoder, UnknownCharset> {
-        todo!("codec helper: {config:?}")
+        let charset = CharsetDecoder::for_label(&config.charset).ok_or_else(|| UnknownCharset {
+            label: config.charset.clone(),
+        })?;
+        Ok(LineDecoder {
+            kind: config.codec,
+            charset,
+            max_line_bytes: config.max_line_bytes,
+        })
     }
 
-    /// A framer for a stream whose first byte is at `start_offset` (newlines per the charset).
+    /// A framer for a stream whose next byte is at `start_offset` (newlines per the charset).
     pub fn framer(&self, start_offset: u64) -> LineFramer {
-        todo!("codec helper: {start_offset} {:?}", self.config)
+        LineFramer::new(self.charset.newline(), self.max_line_bytes, start_offset)
     }
 
     /// The event for one line: decoded text in `message` and `event.original` (or the JSON
     /// object's fields), tags `_linetoolong` / `_jsonparsefailure` as they apply.
     pub fn decode(&self, line: &Line<'_>, timestamp: &str) -> Event {
-        todo!("codec helper: {line:?} {timestamp}")
+        let text = self.charset.decode(line.bytes);
+        let mut event = match self.kind {
+            CodecKind::Lines => Event::from_line(text, timestamp),
+            CodecKind::Json => json::decode_json_line(text, timestamp),
+        };
+        if line.truncated {
+            event.add_tag(LINE_TOO_LONG_TAG);
+        }
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn long_lines_are_tagged_and_charsets_decoded() {
+        let decoder = LineDecoder::new(&CodecConfig {
+            charset: "ISO-8859-1".into(),
+            ..CodecConfig::default()
+        })
+        .unwrap();
+        let event = decoder.decode(
+            &Line {
+                bytes: b"caf\xe9",
+                offset: 0,
+                truncated: true,
+            },
+            "2024-01-01T00:00:00.000Z",
+        );
+        assert_eq!(event.fields()["message"], json!("café"));
+        assert!(event.has_tag(LINE_TOO_LONG_TAG));
+    }
+
+    #[test]
+    fn unknown_charset_error_says_what_to_use() {
+        let error = LineDecoder::new(&CodecConfig {
+            charset: "klingon".into(),
+            ..CodecConfig::default()
+        })
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("unknown charset `klingon`; use")
+        );
     }
 }
