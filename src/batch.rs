@@ -86,13 +86,36 @@ impl Ack {
     }
 }
 
+/// Where a batch's acknowledgement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckState {
+    /// Some output still holds the batch.
+    Pending,
+    /// Every output delivered it.
+    Acknowledged,
+    /// Every share was dropped without completing: it will never be acknowledged.
+    Abandoned,
+}
+
 impl AckReceipt {
+    /// The acknowledgement's state, without waiting.
+    pub fn state(&mut self) -> AckState {
+        if self.acknowledged {
+            return AckState::Acknowledged;
+        }
+        match self.done.try_recv() {
+            Ok(()) => {
+                self.acknowledged = true;
+                AckState::Acknowledged
+            }
+            Err(oneshot::error::TryRecvError::Empty) => AckState::Pending,
+            Err(oneshot::error::TryRecvError::Closed) => AckState::Abandoned,
+        }
+    }
+
     /// Whether the batch has been acknowledged, without waiting.
     pub fn is_acknowledged(&mut self) -> bool {
-        if !self.acknowledged {
-            self.acknowledged = self.done.try_recv().is_ok();
-        }
-        self.acknowledged
+        self.state() == AckState::Acknowledged
     }
 
     /// Waits until the batch is acknowledged. Returns false if it never can be
@@ -125,7 +148,7 @@ mod tests {
         let second = ack.split();
         ack.complete();
         drop(second);
-        assert!(!receipt.is_acknowledged());
+        assert_eq!(receipt.state(), AckState::Abandoned);
     }
 
     #[tokio::test]

@@ -36,6 +36,9 @@ pub struct InputContext {
 
 /// A running source of events.
 pub trait Input: Send {
+    /// One line for `logpipe check` (e.g. how many files match now).
+    fn describe(&self) -> String;
+
     /// Runs until the source is exhausted (read mode) or shutdown; returns after the
     /// checkpoint reflects everything acknowledged.
     fn run(self: Box<Self>, context: InputContext) -> InputFuture;

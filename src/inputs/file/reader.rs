@@ -1,0 +1,543 @@
+//! The file input's reading loop, run on a blocking thread: discovers files under the globs,
+//! reads them with a reused buffer, frames and decodes lines into batches, notices rotation
+//! (rename, copytruncate, deletion) and keeps the registry's watermark moving.
+
+use super::registry::{
+    FINGERPRINT_BYTES, FINISHED, FileKey, FileState, Registry, fingerprint, now_seconds,
+};
+use super::{FileMode, StartPosition};
+use crate::batch::{Ack, Batch};
+use crate::codec::LineDecoder;
+use crate::codec::lines::LineFramer;
+use crate::event::{Event, FieldPath, format_timestamp};
+use crate::inputs::{InputContext, InputError};
+use flate2::read::MultiGzDecoder;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read from one file per pass before the next file gets its turn (tail mode).
+const READ_PER_PASS: u64 = 4 * 1024 * 1024;
+/// How often the checkpoint is saved while running, when it changed.
+const SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// Granularity of waits, so shutdown is noticed quickly.
+const WAIT_STEP: Duration = Duration::from_millis(20);
+
+/// Everything the reading loop needs from the config.
+pub struct ReaderSettings {
+    pub globs: Vec<String>,
+    pub exclude: Vec<glob::Pattern>,
+    pub mode: FileMode,
+    pub start_position: StartPosition,
+    pub discover_interval: Duration,
+    pub poll_interval: Duration,
+    pub partial_line_timeout: Duration,
+    pub decoder: LineDecoder,
+}
+
+/// Regular files matching any of `globs` and none of `exclude`, sorted, without duplicates.
+pub fn matching_files(globs: &[String], exclude: &[glob::Pattern]) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = globs
+        .iter()
+        .filter_map(|pattern| glob::glob(pattern).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|path| path.is_file())
+        .filter(|path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            !exclude.iter().any(|pattern| {
+                pattern.matches_path(path) || name.as_deref().is_some_and(|n| pattern.matches(n))
+            })
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A file's bytes: plain, or decompressed on the fly.
+enum Source {
+    Plain(File),
+    Gzip(Box<MultiGzDecoder<File>>),
+}
+
+/// A file being read.
+struct OpenFile {
+    key: FileKey,
+    path: String,
+    source: Source,
+    framer: LineFramer,
+    /// Offset of the next byte to read from `source`.
+    read_offset: u64,
+    last_growth: Instant,
+    /// Not found at any path by the latest discovery: renamed away or deleted.
+    orphaned: bool,
+    /// Read to the end (compressed files, and every file in read mode).
+    at_end: bool,
+}
+
+/// Events collected for the next batch, with where each file stands after them.
+struct BatchBuilder {
+    events: Vec<Event>,
+    positions: Vec<(FileKey, u64)>,
+    capacity: usize,
+}
+
+impl BatchBuilder {
+    fn position(&mut self, key: &FileKey, offset: u64) {
+        match self.positions.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = offset,
+            None => self.positions.push((key.clone(), offset)),
+        }
+    }
+}
+
+struct Reader {
+    settings: ReaderSettings,
+    context: InputContext,
+    registry: Registry,
+    files: Vec<OpenFile>,
+    batch: BatchBuilder,
+    buffer: Vec<u8>,
+    /// Decoded lines of the last chunk, and the offset of each one's first byte.
+    lines: Vec<(Event, u64)>,
+    log_file_path: FieldPath,
+    log_offset: FieldPath,
+    warned: HashSet<String>,
+    first_discovery: bool,
+    /// The pipeline stopped taking batches.
+    closed: bool,
+}
+
+/// Runs the input to completion (read mode) or until shutdown (tail mode).
+pub fn run(settings: ReaderSettings, context: InputContext) -> Result<(), InputError> {
+    let registry = Registry::load(context.checkpoint.clone())?;
+    let capacity = context.batch_size.max(1);
+    let mut reader = Reader {
+        settings,
+        context,
+        registry,
+        files: Vec::new(),
+        batch: BatchBuilder {
+            events: Vec::with_capacity(capacity),
+            positions: Vec::new(),
+            capacity,
+        },
+        buffer: vec![0; READ_CHUNK],
+        lines: Vec::new(),
+        log_file_path: FieldPath::parse("log.file.path")?,
+        log_offset: FieldPath::parse("log.offset")?,
+        warned: HashSet::new(),
+        first_discovery: true,
+        closed: false,
+    };
+    match reader.settings.mode {
+        FileMode::Read => reader.read_all(),
+        FileMode::Tail => reader.follow(),
+    }
+    reader.flush();
+    while !reader.registry.settled() {
+        std::thread::sleep(WAIT_STEP);
+    }
+    reader.registry.save()?;
+    Ok(())
+}
+
+impl Reader {
+    fn read_all(&mut self) {
+        self.discover();
+        for index in 0..self.files.len() {
+            while !self.files[index].at_end && !self.stopping() {
+                self.read_some(index, u64::MAX);
+            }
+            if self.stopping() {
+                return;
+            }
+        }
+    }
+
+    fn follow(&mut self) {
+        let mut next_discovery = Instant::now();
+        let mut next_save = Instant::now() + SAVE_INTERVAL;
+        while !self.stopping() {
+            if Instant::now() >= next_discovery {
+                self.discover();
+                next_discovery = Instant::now() + self.settings.discover_interval;
+            }
+            let mut progressed = false;
+            for index in 0..self.files.len() {
+                self.check_truncation(index);
+                progressed |= self.read_some(index, READ_PER_PASS);
+                self.emit_stale_partial_line(index);
+            }
+            self.flush();
+            if Instant::now() >= next_save {
+                self.save();
+                next_save = Instant::now() + SAVE_INTERVAL;
+            }
+            if !progressed {
+                let until = Instant::now() + self.settings.poll_interval;
+                while Instant::now() < until && !self.stopping() {
+                    std::thread::sleep(WAIT_STEP.min(self.settings.poll_interval));
+                }
+            }
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.closed || self.context.shutdown.is_cancelled()
+    }
+
+    fn save(&mut self) {
+        if let Err(error) = self.registry.save() {
+            tracing::warn!(input = %self.context.id, "{error}");
+        }
+    }
+
+    fn warn_once(&mut self, path: &str, message: String) {
+        if self.warned.insert(path.to_string()) {
+            tracing::warn!(input = %self.context.id, path, "{message}");
+        }
+    }
+
+    /// Scans the globs: opens new files, follows renames, marks vanished files.
+    fn discover(&mut self) {
+        let first = std::mem::replace(&mut self.first_discovery, false);
+        for file in &mut self.files {
+            file.orphaned = true;
+        }
+        for path in matching_files(&self.settings.globs, &self.settings.exclude) {
+            let display = path.to_string_lossy().into_owned();
+            let metadata = match std::fs::metadata(&path) {
+                Ok(metadata) => metadata,
+                Err(_) => continue,
+            };
+            let key = FileKey {
+                device: metadata.dev(),
+                inode: metadata.ino(),
+            };
+            if let Some(open) = self.files.iter_mut().find(|f| f.key == key) {
+                open.orphaned = false;
+                open.path.clone_from(&display);
+                self.registry.touch(&key, &display);
+                continue;
+            }
+            let compressed = display.ends_with(".gz");
+            if compressed && self.settings.mode == FileMode::Tail {
+                // Rotated, compressed copies repeat lines already read from the live file.
+                continue;
+            }
+            match self.open(
+                &path,
+                &display,
+                key.clone(),
+                metadata.len(),
+                compressed,
+                first,
+            ) {
+                Ok(Some(open)) => {
+                    self.warned.remove(&display);
+                    self.registry.touch(&key, &display);
+                    self.files.push(open);
+                }
+                Ok(None) => self.registry.touch(&key, &display),
+                Err(error) => self.warn_once(
+                    &display,
+                    format!("cannot open {display}: {error}; retrying at the next scan"),
+                ),
+            }
+        }
+        self.close_finished_orphans();
+        self.refresh_fingerprints();
+    }
+
+    /// Opens a newly found file at its checkpoint, or per `start_position`.
+    /// `None` when there is nothing left to read in it (a finished compressed file).
+    fn open(
+        &mut self,
+        path: &std::path::Path,
+        path_text: &str,
+        key: FileKey,
+        size: u64,
+        compressed: bool,
+        first_discovery: bool,
+    ) -> std::io::Result<Option<OpenFile>> {
+        let file = File::open(path)?;
+        let head_len = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .min(FINGERPRINT_BYTES);
+        let head = read_head(&file, head_len)?;
+        let known = self
+            .registry
+            .get(&key)
+            .filter(|state| {
+                head.len() >= state.fingerprint_len
+                    && fingerprint(&head[..state.fingerprint_len]) == state.fingerprint
+            })
+            .map(|state| state.offset);
+        let start = match known {
+            Some(FINISHED) => return Ok(None),
+            Some(offset) if compressed || offset <= size => offset,
+            Some(_) => 0, // shrank while we were away: truncated, read it again
+            None if first_discovery && self.settings.start_position == StartPosition::End => {
+                if compressed {
+                    0
+                } else {
+                    size
+                }
+            }
+            None => 0,
+        };
+        if known.is_none() {
+            self.registry.set(
+                key.clone(),
+                FileState {
+                    path: path_text.to_string(),
+                    offset: start,
+                    fingerprint: fingerprint(&head),
+                    fingerprint_len: head.len(),
+                    seen: now_seconds(),
+                },
+            );
+        }
+        let source = if compressed {
+            let mut decoder = MultiGzDecoder::new(file);
+            std::io::copy(&mut (&mut decoder).take(start), &mut std::io::sink())?;
+            Source::Gzip(Box::new(decoder))
+        } else {
+            let mut file = file;
+            file.seek(SeekFrom::Start(start))?;
+            Source::Plain(file)
+        };
+        tracing::debug!(input = %self.context.id, path = path_text, offset = start, "reading file");
+        Ok(Some(OpenFile {
+            key,
+            path: path_text.to_string(),
+            source,
+            framer: self.settings.decoder.framer(start),
+            read_offset: start,
+            last_growth: Instant::now(),
+            orphaned: false,
+            at_end: false,
+        }))
+    }
+
+    /// Closes files that vanished from the globs once they are read to their end.
+    fn close_finished_orphans(&mut self) {
+        let mut index = 0;
+        while index < self.files.len() {
+            let file = &self.files[index];
+            let drained = match &file.source {
+                Source::Plain(handle) => handle
+                    .metadata()
+                    .map_or(true, |metadata| metadata.len() <= file.read_offset),
+                Source::Gzip(_) => file.at_end,
+            };
+            if file.orphaned && drained {
+                self.finish_partial_line(index);
+                let closed = self.files.remove(index);
+                tracing::debug!(input = %self.context.id, path = closed.path, "closed file gone from the globs");
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    /// Files shorter than the fingerprint length get their fingerprint extended as they grow.
+    fn refresh_fingerprints(&mut self) {
+        for file in &self.files {
+            let Source::Plain(handle) = &file.source else {
+                continue;
+            };
+            let Some(state) = self.registry.get(&file.key) else {
+                continue;
+            };
+            if state.fingerprint_len >= FINGERPRINT_BYTES {
+                continue;
+            }
+            let size = handle.metadata().map_or(0, |m| m.len());
+            let want = usize::try_from(size)
+                .unwrap_or(usize::MAX)
+                .min(FINGERPRINT_BYTES);
+            if want > state.fingerprint_len
+                && let Ok(head) = read_head(handle, want)
+            {
+                let mut updated = state.clone();
+                updated.fingerprint = fingerprint(&head);
+                updated.fingerprint_len = head.len();
+                self.registry.set(file.key.clone(), updated);
+            }
+        }
+    }
+
+    /// copytruncate: a file now shorter than what we read is read again from 0.
+    fn check_truncation(&mut self, index: usize) {
+        let file = &mut self.files[index];
+        let Source::Plain(handle) = &mut file.source else {
+            return;
+        };
+        let size = match handle.metadata() {
+            Ok(metadata) => metadata.len(),
+            Err(_) => return,
+        };
+        if size >= file.read_offset || handle.seek(SeekFrom::Start(0)).is_err() {
+            return;
+        }
+        tracing::info!(input = %self.context.id, path = file.path, "file was truncated; reading it from the start");
+        file.read_offset = 0;
+        file.framer = self.settings.decoder.framer(0);
+        file.at_end = false;
+        self.registry.reset(&file.key, 0);
+    }
+
+    /// Reads up to `limit` bytes of file `index` into the batch. Returns whether it read any.
+    fn read_some(&mut self, index: usize, limit: u64) -> bool {
+        let mut read_total = 0u64;
+        while read_total < limit && !self.closed {
+            let file = &mut self.files[index];
+            let read = match &mut file.source {
+                Source::Plain(handle) => handle.read(&mut self.buffer),
+                Source::Gzip(decoder) => decoder.read(&mut self.buffer),
+            };
+            let count = match read {
+                Ok(0) => {
+                    file.at_end = true;
+                    if self.settings.mode == FileMode::Read
+                        || matches!(file.source, Source::Gzip(_))
+                    {
+                        self.finish_partial_line(index);
+                        self.mark_finished(index);
+                    }
+                    break;
+                }
+                Ok(count) => count,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    let path = file.path.clone();
+                    let message = format!(
+                        "cannot read {path}: {error}; the rest of the file is skipped until it is found again"
+                    );
+                    file.at_end = true;
+                    file.orphaned = true;
+                    self.warn_once(&path, message);
+                    break;
+                }
+            };
+            file.at_end = false;
+            file.read_offset += count as u64;
+            file.last_growth = Instant::now();
+            read_total += count as u64;
+            let timestamp = format_timestamp(chrono::Utc::now());
+            let decoder = &self.settings.decoder;
+            let lines = &mut self.lines;
+            file.framer.push(&self.buffer[..count], |line| {
+                if !line.bytes.is_empty() || line.truncated {
+                    lines.push((decoder.decode(&line, &timestamp), line.offset));
+                }
+            });
+            let resume = file.framer.resume_offset();
+            self.take_lines(index, resume);
+        }
+        read_total > 0
+    }
+
+    /// A compressed file read to its end is recorded as finished once delivered.
+    fn mark_finished(&mut self, index: usize) {
+        if matches!(self.files[index].source, Source::Gzip(_)) {
+            let key = self.files[index].key.clone();
+            self.batch.position(&key, FINISHED);
+        }
+    }
+
+    /// Tail mode: a last line without newline that has not grown for a while is emitted.
+    fn emit_stale_partial_line(&mut self, index: usize) {
+        let file = &self.files[index];
+        if file.framer.has_partial()
+            && file.last_growth.elapsed() >= self.settings.partial_line_timeout
+        {
+            self.finish_partial_line(index);
+        }
+    }
+
+    fn finish_partial_line(&mut self, index: usize) {
+        let timestamp = format_timestamp(chrono::Utc::now());
+        let file = &mut self.files[index];
+        let decoder = &self.settings.decoder;
+        let lines = &mut self.lines;
+        file.framer.finish(|line| {
+            if !line.bytes.is_empty() || line.truncated {
+                lines.push((decoder.decode(&line, &timestamp), line.offset));
+            }
+        });
+        let resume = file.framer.resume_offset();
+        self.take_lines(index, resume);
+    }
+
+    /// Moves the decoded lines of file `index` into batches; `resume` is where the file
+    /// stands after the last of them.
+    fn take_lines(&mut self, index: usize, resume: u64) {
+        let key = self.files[index].key.clone();
+        let path = Value::String(self.files[index].path.clone());
+        let mut lines = std::mem::take(&mut self.lines).into_iter().peekable();
+        while let Some((mut event, offset)) = lines.next() {
+            event.insert(&self.log_file_path, path.clone());
+            event.insert(&self.log_offset, Value::from(offset));
+            self.batch.events.push(event);
+            if self.batch.events.len() >= self.batch.capacity
+                && let Some((_, next_offset)) = lines.peek()
+            {
+                // The batch ends inside this chunk: the file stands at the next line's start.
+                self.batch.position(&key, *next_offset);
+                self.flush();
+            }
+        }
+        self.batch.position(&key, resume);
+        if self.batch.events.len() >= self.batch.capacity {
+            self.flush();
+        }
+    }
+
+    /// Sends the collected events as one batch.
+    fn flush(&mut self) {
+        if self.batch.positions.is_empty() && self.batch.events.is_empty() {
+            return;
+        }
+        let events = std::mem::replace(
+            &mut self.batch.events,
+            Vec::with_capacity(self.batch.capacity),
+        );
+        let positions = std::mem::take(&mut self.batch.positions);
+        let (ack, receipt) = Ack::new();
+        if events.is_empty() {
+            ack.complete();
+        } else if self
+            .context
+            .batches
+            .blocking_send(Batch { events, ack })
+            .is_err()
+        {
+            self.closed = true;
+        }
+        self.registry.sent(receipt, positions);
+    }
+}
+
+/// The first `len` bytes of `file`, without moving its read position.
+fn read_head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut head = vec![0; len];
+    let mut filled = 0;
+    while filled < len {
+        match file.read_at(&mut head[filled..], filled as u64)? {
+            0 => break,
+            count => filled += count,
+        }
+    }
+    head.truncate(filled);
+    Ok(head)
+}
