@@ -190,12 +190,16 @@ fn check(file: PathBuf) -> Result<ExitCode> {
     let Some((config, built)) = load(&file) else {
         return Ok(ExitCode::FAILURE);
     };
-    if let Err(errors) = built {
-        for error in errors {
-            eprintln!("error: {error}");
+    let pipeline = match built {
+        Ok(pipeline) => pipeline,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("error: {error}");
+            }
+            return Ok(ExitCode::FAILURE);
         }
-        return Ok(ExitCode::FAILURE);
-    }
+    };
+    let descriptions = pipeline.describe_inputs();
     let settings = &config.settings;
     println!("pipeline {} is valid", file.display());
     println!(
@@ -206,9 +210,9 @@ fn check(file: PathBuf) -> Result<ExitCode> {
         settings.shutdown_timeout,
         config.data_dir().display()
     );
-    for input in &config.inputs {
+    for (input, (_, description)) in config.inputs.iter().zip(&descriptions) {
         println!(
-            "  input  {:<16} {:<12} codec {:?}, charset {}",
+            "  input  {:<16} {:<12} codec {:?}, charset {}; {description}",
             input.id,
             input.config.type_name(),
             input.codec.codec,

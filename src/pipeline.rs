@@ -145,6 +145,14 @@ impl Pipeline {
         })
     }
 
+    /// For `logpipe check`: each input's id and what it sees now.
+    pub fn describe_inputs(&self) -> Vec<(String, String)> {
+        self.inputs
+            .iter()
+            .map(|(id, input)| (id.clone(), input.describe()))
+            .collect()
+    }
+
     /// Live counters, e.g. for a progress display.
     pub fn counters(&self) -> Arc<PipelineCounters> {
         Arc::clone(&self.counters)

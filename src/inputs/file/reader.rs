@@ -541,3 +541,100 @@ fn read_head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
     head.truncate(filled);
     Ok(head)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::CheckpointFile;
+    use crate::codec::CodecConfig;
+    use crate::inputs::InputBuildContext;
+    use crate::inputs::file::{FileInput, FileInputConfig};
+    use std::io::Write;
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    /// Runs a read-mode input over `dir`; `deliver(n)` says whether the n-th batch is acknowledged
+    /// (an unacknowledged batch is abandoned). Returns the messages of acknowledged batches.
+    fn read_dir(
+        dir: &std::path::Path,
+        batch_size: usize,
+        deliver: impl Fn(usize) -> bool,
+    ) -> Vec<String> {
+        let config: FileInputConfig = toml::from_str("path = \"logs/*\"\nmode = \"read\"").unwrap();
+        let input = FileInput::build(
+            &config,
+            &InputBuildContext {
+                config_dir: dir.to_path_buf(),
+                codec: CodecConfig::default(),
+            },
+        )
+        .unwrap();
+        let (sender, mut receiver) = mpsc::channel(2);
+        let context = InputContext {
+            id: "file-1".into(),
+            batches: sender,
+            shutdown: CancellationToken::new(),
+            checkpoint: CheckpointFile::new(&dir.join("data"), "file-1"),
+            batch_size,
+        };
+        let thread = std::thread::spawn(move || run(input.settings, context));
+        let mut delivered = Vec::new();
+        let mut index = 0;
+        while let Some(batch) = receiver.blocking_recv() {
+            if deliver(index) {
+                for event in &batch.events {
+                    delivered.push(event.fields()["message"].as_str().unwrap().to_string());
+                }
+                batch.ack.complete();
+            }
+            index += 1;
+        }
+        thread.join().unwrap().unwrap();
+        delivered
+    }
+
+    #[test]
+    fn read_mode_reads_plain_and_gzip_files_and_a_rerun_reads_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("logs")).unwrap();
+        std::fs::write(dir.path().join("logs/a.log"), "a1\na2\n\na3").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"b1\nb2\n").unwrap();
+        std::fs::write(dir.path().join("logs/b.log.gz"), gz.finish().unwrap()).unwrap();
+        assert_eq!(
+            read_dir(dir.path(), 2, |_| true),
+            ["a1", "a2", "a3", "b1", "b2"]
+        );
+        assert!(read_dir(dir.path(), 2, |_| true).is_empty());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("logs/a.log"))
+            .unwrap()
+            .write_all(b"\na4\n")
+            .unwrap();
+        assert_eq!(read_dir(dir.path(), 2, |_| true), ["a4"]);
+    }
+
+    #[test]
+    fn an_undelivered_batch_and_everything_after_it_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("logs")).unwrap();
+        let lines: String = (0..10).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.path().join("logs/a.log"), lines).unwrap();
+        // Batches of 3: the second batch is lost, the later ones are delivered.
+        let first = read_dir(dir.path(), 3, |batch| batch != 1);
+        assert_eq!(
+            first,
+            [
+                "line 0", "line 1", "line 2", "line 6", "line 7", "line 8", "line 9"
+            ]
+        );
+        let second = read_dir(dir.path(), 3, |_| true);
+        assert_eq!(
+            second,
+            [
+                "line 3", "line 4", "line 5", "line 6", "line 7", "line 8", "line 9"
+            ]
+        );
+    }
+}
