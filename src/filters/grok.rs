@@ -1,26 +1,940 @@
-//! The `grok` filter (placeholder until implemented).
+//! The `grok` filter: extracts fields from text with named, composable regex patterns, as
+//! Logstash's grok does, plus the pattern library it compiles from (bundled Logstash and
+//! nginx patterns, pattern files, inline definitions) and the `logpipe grok` debugger.
 
 use super::{BuildContext, BuildError, Filter, FilterOutcome};
-use crate::event::Event;
+use crate::event::{Event, FieldPath, FieldPathError};
+use grok::parser::{GrokComponent, grok_split};
+use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Number, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Pattern files compiled into the binary (`patterns/` in the repository), loaded after the
+/// grok crate's Logstash core patterns and before `patterns_dir`.
+const EMBEDDED_PATTERN_FILES: &[(&str, &str)] =
+    &[("patterns/nginx", include_str!("../../patterns/nginx"))];
+
+/// The work one regex match may do before PCRE2 abandons it (PCRE2's match limit, set with
+/// `(*LIMIT_MATCH=…)`; it counts backtracking steps, also under the JIT). About
+/// 0.1-0.2 s of pathological backtracking on a 2020s core; a real log line needs a few
+/// hundred steps.
+const MATCH_LIMIT: u32 = 1_000_000;
+
+/// The JIT stack one pattern may use while matching (PCRE2's default is 32 KiB, which
+/// long lines with many alternatives can exhaust).
+const MAX_JIT_STACK_BYTES: usize = 1 << 20;
+
+/// Prefix of the regex group names this module generates for `%{NAME:field}` captures.
+const CAPTURE_GROUP_PREFIX: &str = "_grok";
 
 /// Options of the `grok` filter.
+///
+/// Example: `{ type = "grok", match = { message = ["%{NGINX_COMBINED}", "%{NGINX_MAIN}"] } }`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrokConfig {}
+#[serde(deny_unknown_fields, default)]
+pub struct GrokConfig {
+    /// Field → grok pattern, or list of patterns tried in order (the first that matches
+    /// wins unless `break_on_match = false`). Patterns are regexes (PCRE2 syntax) in which
+    /// `%{NAME}` inserts a named pattern, `%{NAME:field}` also stores what it matched in
+    /// `field` (dotted `source.address` or bracket `[source][address]` path), and
+    /// `%{NAME:field:int}` / `:float` stores it as a number. Raw named groups
+    /// `(?<field>…)` are stored too. Patterns are not anchored: add `^`/`$` to match the
+    /// whole value. Available names: the Logstash core patterns (`COMBINEDAPACHELOG`,
+    /// `HTTPD_COMBINEDLOG`, `SYSLOGLINE`, `IP`, `URIPATHPARAM`, …), the bundled
+    /// `NGINX_COMBINED` and `NGINX_MAIN` (see `patterns/nginx` for their fields), and those
+    /// of `patterns_dir` and `pattern_definitions`. A field that is missing, or an object,
+    /// is not matched; numbers are matched as text; each element of an array is matched.
+    #[serde(rename = "match")]
+    pub match_fields: MatchFields,
+    /// Directories (one path or a list) whose files define more patterns, one `NAME regex`
+    /// per line, `#` starting a comment line: the Logstash pattern file format. Every file
+    /// not starting with `.` is read, in name order; relative paths are resolved against
+    /// the pipeline file's directory. A name defined again overrides the earlier one.
+    pub patterns_dir: StringList,
+    /// Patterns defined inline, `NAME = "regex"`; they override every other definition.
+    pub pattern_definitions: BTreeMap<String, String>,
+    /// Fields a capture replaces. Any other capture into a field that already holds a
+    /// string makes it an array `[old, captured]` (appends if it is already an array, and
+    /// leaves any other existing value alone), as Logstash does. To replace the line with
+    /// a part of it: `match = { message = "… %{GREEDYDATA:message}" }`,
+    /// `overwrite = ["message"]`.
+    pub overwrite: Vec<FieldPath>,
+    /// Store captures that matched the empty string (as `""`). By default they are left
+    /// out. Optional values written as `-` (nginx's missing user, referrer, bytes) are left
+    /// out by the patterns themselves, whatever this says.
+    pub keep_empty_captures: bool,
+    /// Stop at the first pattern that matches (across all fields of `match`). With
+    /// `false`, every pattern is tried and all their captures are stored.
+    pub break_on_match: bool,
+    /// Tags added when no pattern matches; the event is otherwise left untouched.
+    pub tag_on_failure: Vec<String>,
+    /// Tag added when matching is abandoned for taking too long (see `timeout_ms`).
+    pub tag_on_timeout: String,
+    /// Time budget, in milliseconds, for matching one event; 0 disables the clock check.
+    /// The clock is checked before each pattern after the first: once the budget is spent,
+    /// the remaining patterns are skipped and the event gets `tag_on_timeout`. A single
+    /// regex match cannot be interrupted by a clock, so each match is also bounded by work:
+    /// PCRE2's match limit (1,000,000 backtracking steps, about 0.1-0.2 s on a current
+    /// core), always on, even with `timeout_ms = 0`; a match that hits it is abandoned and
+    /// the event gets `tag_on_timeout`. So one event costs at most about `timeout_ms` plus
+    /// one bounded match.
+    pub timeout_ms: u64,
+}
 
-/// The `grok` filter.
-pub struct GrokFilter;
+impl Default for GrokConfig {
+    fn default() -> Self {
+        GrokConfig {
+            match_fields: MatchFields::default(),
+            patterns_dir: StringList::default(),
+            pattern_definitions: BTreeMap::new(),
+            overwrite: Vec::new(),
+            keep_empty_captures: false,
+            break_on_match: true,
+            tag_on_failure: vec!["_grokparsefailure".to_string()],
+            tag_on_timeout: "_groktimeout".to_string(),
+            timeout_ms: 30_000,
+        }
+    }
+}
+
+/// The `match` table: fields with their patterns, in the order written.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchFields(pub Vec<(FieldPath, Vec<String>)>);
+
+impl<'de> Deserialize<'de> for MatchFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MatchVisitor;
+        impl<'de> Visitor<'de> for MatchVisitor {
+            type Value = MatchFields;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of field = \"pattern\" or field = [\"pattern\", …]")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MatchFields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((field, patterns)) = map.next_entry::<FieldPath, StringList>()? {
+                    fields.push((field, patterns.0));
+                }
+                Ok(MatchFields(fields))
+            }
+        }
+        deserializer.deserialize_map(MatchVisitor)
+    }
+}
+
+/// One string or a list of strings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StringList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StringListVisitor;
+        impl<'de> Visitor<'de> for StringListVisitor {
+            type Value = StringList;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<StringList, E> {
+                Ok(StringList(vec![value.to_string()]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(StringList(items))
+            }
+        }
+        deserializer.deserialize_any(StringListVisitor)
+    }
+}
+
+/// An error building grok patterns.
+#[derive(Debug, thiserror::Error)]
+pub enum GrokError {
+    /// `match` is empty, or lists no pattern for a field.
+    #[error(
+        "grok has no pattern{for_field}; write e.g. `match = {{ message = \"%{{NGINX_COMBINED}}\" }}`"
+    )]
+    NoPattern {
+        /// ` for field `x`` or empty.
+        for_field: String,
+    },
+    /// `%{NAME}` names a pattern nobody defined.
+    #[error(
+        "unknown grok pattern `{name}` in `{pattern}` ({origin}); check the spelling, or define it in patterns_dir or pattern_definitions"
+    )]
+    UnknownPattern {
+        /// The undefined name.
+        name: String,
+        /// The pattern as written.
+        pattern: String,
+        /// Where the pattern comes from, e.g. `match.message`.
+        origin: String,
+    },
+    /// A pattern refers to itself, directly or through others.
+    #[error(
+        "grok pattern `{name}` refers to itself (via {chain}) in `{pattern}` ({origin}); fix its definition"
+    )]
+    RecursivePattern {
+        /// The pattern met twice.
+        name: String,
+        /// The names leading back to it.
+        chain: String,
+        /// The pattern as written.
+        pattern: String,
+        /// Where the pattern comes from.
+        origin: String,
+    },
+    /// Malformed `%{…}`.
+    #[error(
+        "bad grok syntax in `{text}` (used by `{pattern}`, {origin}): {reason}; write %{{NAME}}, %{{NAME:field}} or %{{NAME:field:int}}"
+    )]
+    Syntax {
+        /// The pattern or definition with the bad `%{…}`.
+        text: String,
+        /// What the parser said.
+        reason: String,
+        /// The pattern as written.
+        pattern: String,
+        /// Where the pattern comes from.
+        origin: String,
+    },
+    /// The field name of a capture is not a valid path.
+    #[error("bad capture field in `{pattern}` ({origin}): {source}")]
+    CaptureField {
+        /// The pattern as written.
+        pattern: String,
+        /// Where the pattern comes from.
+        origin: String,
+        /// The path error.
+        source: FieldPathError,
+    },
+    /// `%{NAME:field:type}` with a type other than int or float.
+    #[error(
+        "unsupported capture type `{kind}` in `%{{…:{field}:{kind}}}` of `{pattern}` ({origin}); use int or float, or leave it out for text"
+    )]
+    CaptureType {
+        /// The type as written.
+        kind: String,
+        /// The capture's field.
+        field: String,
+        /// The pattern as written.
+        pattern: String,
+        /// Where the pattern comes from.
+        origin: String,
+    },
+    /// The expanded regex does not compile.
+    #[error(
+        "grok pattern `{pattern}` ({origin}) is not a valid regex once expanded: {reason}; fix the pattern or the definitions it uses"
+    )]
+    Regex {
+        /// The pattern as written.
+        pattern: String,
+        /// Where the pattern comes from.
+        origin: String,
+        /// PCRE2's message.
+        reason: String,
+    },
+    /// A patterns_dir cannot be listed.
+    #[error("cannot read grok patterns_dir `{path}`: {source}; check the path", path = path.display())]
+    ReadDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A pattern file cannot be read.
+    #[error("cannot read grok pattern file `{path}`: {source}", path = path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line of a pattern file is not `NAME regex`.
+    #[error(
+        "grok pattern file `{file}` line {line_number}: expected `NAME regex` (NAME of letters, digits, `_`), got `{line}`"
+    )]
+    PatternFileLine {
+        /// The file.
+        file: String,
+        /// 1-based line number.
+        line_number: usize,
+        /// The line.
+        line: String,
+    },
+}
+
+/// Named patterns available to grok expressions: `NAME → regex`.
+#[derive(Debug, Clone)]
+struct PatternLibrary {
+    definitions: HashMap<String, String>,
+}
+
+impl PatternLibrary {
+    /// The Logstash core patterns of the grok crate plus the embedded `patterns/` files.
+    fn bundled() -> Result<PatternLibrary, GrokError> {
+        let mut library = PatternLibrary {
+            definitions: grok::patterns()
+                .iter()
+                .map(|(name, regex)| (name.to_string(), regex.to_string()))
+                .collect(),
+        };
+        for (file, text) in EMBEDDED_PATTERN_FILES {
+            library.load_text(file, text)?;
+        }
+        Ok(library)
+    }
+
+    /// Bundled patterns, then each directory's files, then the inline definitions.
+    fn build(
+        patterns_dirs: &[PathBuf],
+        definitions: &BTreeMap<String, String>,
+    ) -> Result<PatternLibrary, GrokError> {
+        let mut library = PatternLibrary::bundled()?;
+        for dir in patterns_dirs {
+            library.load_dir(dir)?;
+        }
+        for (name, regex) in definitions {
+            library.definitions.insert(name.clone(), regex.clone());
+        }
+        Ok(library)
+    }
+
+    fn load_dir(&mut self, dir: &Path) -> Result<(), GrokError> {
+        let read_dir_error = |source| GrokError::ReadDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_dir_error)? {
+            let path = entry.map_err(read_dir_error)?.path();
+            let hidden = path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with('.'));
+            if !hidden && path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|source| GrokError::ReadFile {
+                path: path.clone(),
+                source,
+            })?;
+            self.load_text(&path.display().to_string(), &text)?;
+        }
+        Ok(())
+    }
+
+    /// Loads a Logstash pattern file: `NAME regex` lines, blank lines and `#` comments.
+    fn load_text(&mut self, file: &str, text: &str) -> Result<(), GrokError> {
+        for (index, line) in text.lines().enumerate() {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let (name, regex) = trimmed
+                .split_once(|c: char| c.is_ascii_whitespace())
+                .map(|(name, regex)| (name, regex.trim_start()))
+                .filter(|(name, regex)| {
+                    !regex.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                })
+                .ok_or_else(|| GrokError::PatternFileLine {
+                    file: file.to_string(),
+                    line_number: index + 1,
+                    line: line.to_string(),
+                })?;
+            self.definitions.insert(name.to_string(), regex.to_string());
+        }
+        Ok(())
+    }
+
+    /// Expands the `%{…}` references of `pattern` into a regex. `origin` says where the
+    /// pattern comes from, for errors.
+    fn expand<'a>(&'a self, pattern: &'a str, origin: &'a str) -> Result<Expansion<'a>, GrokError> {
+        let mut expansion = Expansion {
+            library: self,
+            pattern,
+            origin,
+            regex: String::with_capacity(pattern.len() * 8),
+            captures: Vec::new(),
+            names: Vec::new(),
+        };
+        expansion.expand(pattern)?;
+        Ok(expansion)
+    }
+
+    /// Expands `pattern` and compiles it (JIT, match limit), resolving its captures.
+    fn compile(
+        &self,
+        pattern: &str,
+        origin: &str,
+        overwrite: &[FieldPath],
+    ) -> Result<CompiledPattern, GrokError> {
+        let expansion = self.expand(pattern, origin)?;
+        let regex = compile_regex(&expansion.regex, true).map_err(|error| GrokError::Regex {
+            pattern: pattern.to_string(),
+            origin: origin.to_string(),
+            reason: error.to_string(),
+        })?;
+        let mut captures = Vec::new();
+        for (group, name) in regex.capture_names().iter().enumerate() {
+            let Some(name) = name else { continue };
+            let (field, kind) = match name
+                .strip_prefix(CAPTURE_GROUP_PREFIX)
+                .and_then(|index| index.parse::<usize>().ok())
+                .and_then(|index| expansion.captures.get(index))
+            {
+                Some((field, kind)) => (field.clone(), *kind),
+                None => (
+                    // A raw `(?<name>…)` group; PCRE2 names are word characters only.
+                    FieldPath::parse(name).map_err(|source| GrokError::CaptureField {
+                        pattern: pattern.to_string(),
+                        origin: origin.to_string(),
+                        source,
+                    })?,
+                    CaptureKind::Text,
+                ),
+            };
+            let overwrite = overwrite.contains(&field);
+            captures.push(Capture {
+                group,
+                field,
+                kind,
+                overwrite,
+            });
+        }
+        Ok(CompiledPattern {
+            source: pattern.to_string(),
+            regex,
+            captures,
+        })
+    }
+
+    /// The definition `%{name=definition}` stands for.
+    fn body<'a>(&'a self, name: &str, definition: &'a str) -> Option<&'a str> {
+        if definition.is_empty() {
+            self.definitions.get(name).map(String::as_str)
+        } else {
+            Some(definition)
+        }
+    }
+}
+
+/// Compiles an expanded regex under the match limit; `jit` for regexes matched many times.
+fn compile_regex(regex: &str, jit: bool) -> Result<Regex, pcre2::Error> {
+    RegexBuilder::new()
+        .utf(true)
+        .jit_if_available(jit)
+        .max_jit_stack_size(Some(MAX_JIT_STACK_BYTES))
+        .build(&format!("(*LIMIT_MATCH={MATCH_LIMIT}){regex}"))
+}
+/// The state of expanding one grok pattern into a regex.
+struct Expansion<'a> {
+    library: &'a PatternLibrary,
+    /// The pattern as written (for errors).
+    pattern: &'a str,
+    /// Where the pattern comes from (for errors).
+    origin: &'a str,
+    /// The regex built so far.
+    regex: String,
+    /// `%{NAME:field:type}` captures, in order; group `_grok<index>` holds capture `index`.
+    captures: Vec<(FieldPath, CaptureKind)>,
+    /// The names being expanded, outermost first (to detect cycles).
+    names: Vec<String>,
+}
+
+impl Expansion<'_> {
+    fn expand(&mut self, text: &str) -> Result<(), GrokError> {
+        for component in grok_split(text) {
+            match component {
+                GrokComponent::RegularExpression { string, .. } => self.regex.push_str(string),
+                GrokComponent::PatternError(error) => {
+                    return Err(GrokError::Syntax {
+                        text: text.to_string(),
+                        reason: format!("{error:?}"),
+                        pattern: self.pattern.to_string(),
+                        origin: self.origin.to_string(),
+                    });
+                }
+                GrokComponent::GrokPattern {
+                    name,
+                    alias,
+                    extract,
+                    definition,
+                    ..
+                } => self.expand_reference(name, alias, extract, definition)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Expands `%{name:alias:extract=definition}`.
+    fn expand_reference(
+        &mut self,
+        name: &str,
+        alias: &str,
+        extract: &str,
+        definition: &str,
+    ) -> Result<(), GrokError> {
+        let library = self.library;
+        let body = library
+            .body(name, definition)
+            .ok_or_else(|| GrokError::UnknownPattern {
+                name: name.to_string(),
+                pattern: self.pattern.to_string(),
+                origin: self.origin.to_string(),
+            })?;
+        if self.names.iter().any(|outer| outer == name) {
+            return Err(GrokError::RecursivePattern {
+                name: name.to_string(),
+                chain: self.names.join(" → "),
+                pattern: self.pattern.to_string(),
+                origin: self.origin.to_string(),
+            });
+        }
+        if alias.is_empty() {
+            self.regex.push_str("(?:");
+        } else {
+            let field = FieldPath::parse(alias).map_err(|source| GrokError::CaptureField {
+                pattern: self.pattern.to_string(),
+                origin: self.origin.to_string(),
+                source,
+            })?;
+            let kind = match extract {
+                "" => CaptureKind::Text,
+                "int" => CaptureKind::Int,
+                "float" => CaptureKind::Float,
+                other => {
+                    return Err(GrokError::CaptureType {
+                        kind: other.to_string(),
+                        field: alias.to_string(),
+                        pattern: self.pattern.to_string(),
+                        origin: self.origin.to_string(),
+                    });
+                }
+            };
+            self.regex.push_str(&format!(
+                "(?<{CAPTURE_GROUP_PREFIX}{}>",
+                self.captures.len()
+            ));
+            self.captures.push((field, kind));
+        }
+        self.names.push(name.to_string());
+        self.expand(body)?;
+        self.names.pop();
+        self.regex.push(')');
+        Ok(())
+    }
+}
+
+/// How a captured text is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CaptureKind {
+    Text,
+    Int,
+    Float,
+}
+
+impl CaptureKind {
+    /// The JSON value for `text`: a number for int/float when it parses (an int capture of
+    /// `12.7` stores 12), the text otherwise.
+    fn value(self, text: &str) -> Value {
+        let number = match self {
+            CaptureKind::Text => None,
+            CaptureKind::Int => text.parse::<i64>().ok().map(Number::from).or_else(|| {
+                text.parse::<f64>()
+                    .ok()
+                    .map(f64::trunc)
+                    .and_then(Number::from_f64)
+            }),
+            CaptureKind::Float => text.parse::<f64>().ok().and_then(Number::from_f64),
+        };
+        number.map_or_else(|| Value::String(text.to_string()), Value::Number)
+    }
+}
+
+/// One named group of a compiled pattern and the field it fills.
+#[derive(Debug, Clone)]
+struct Capture {
+    group: usize,
+    field: FieldPath,
+    kind: CaptureKind,
+    /// The field is listed in `overwrite`.
+    overwrite: bool,
+}
+
+/// The result of matching one pattern against one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    Matched,
+    NoMatch,
+    /// PCRE2 gave up (match limit or another resource limit).
+    Abandoned,
+}
+
+/// A grok pattern expanded and compiled, with where its captures go.
+#[derive(Debug)]
+struct CompiledPattern {
+    /// The pattern as written.
+    source: String,
+    regex: Regex,
+    captures: Vec<Capture>,
+}
+
+impl CompiledPattern {
+    fn attempt(&self, subject: &str, locations: &mut CaptureLocations) -> Attempt {
+        match self.regex.captures_read(locations, subject.as_bytes()) {
+            Ok(Some(_)) => Attempt::Matched,
+            Ok(None) => Attempt::NoMatch,
+            Err(_) => Attempt::Abandoned,
+        }
+    }
+
+    /// Stores the captures of the last successful `attempt` on `subject` into `event`, the
+    /// way Logstash does: empty captures are skipped unless `keep_empty`; a field not in
+    /// `overwrite` that already holds a string becomes `[old, new]`, an array gets `new`
+    /// appended, any other existing value is kept.
+    fn store_captures(
+        &self,
+        subject: &str,
+        locations: &CaptureLocations,
+        keep_empty: bool,
+        event: &mut Event,
+    ) {
+        for capture in &self.captures {
+            let Some(text) = locations
+                .get(capture.group)
+                .and_then(|(start, end)| subject.get(start..end))
+            else {
+                continue;
+            };
+            if text.is_empty() && !keep_empty {
+                continue;
+            }
+            let value = capture.kind.value(text);
+            if capture.overwrite {
+                event.insert(&capture.field, value);
+                continue;
+            }
+            match event.get_mut(&capture.field) {
+                None | Some(Value::Null) => {
+                    event.insert(&capture.field, value);
+                }
+                Some(Value::Array(items)) => items.push(value),
+                Some(existing @ Value::String(_)) => {
+                    let previous = std::mem::take(existing);
+                    *existing = Value::Array(vec![previous, value]);
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// The patterns for one field of `match`, each with its reusable match data.
+struct FieldMatcher {
+    field: FieldPath,
+    patterns: Vec<(CompiledPattern, CaptureLocations)>,
+}
+
+/// The `grok` filter: one instance per worker, patterns compiled once in [`GrokFilter::build`].
+pub struct GrokFilter {
+    matchers: Vec<FieldMatcher>,
+    keep_empty_captures: bool,
+    break_on_match: bool,
+    tag_on_failure: Vec<String>,
+    tag_on_timeout: String,
+    timeout: Option<Duration>,
+    /// The texts to match for the current event, concatenated (reused between events).
+    subjects: String,
+    /// Where each text lies in `subjects`.
+    subject_ranges: Vec<std::ops::Range<usize>>,
+}
 
 impl GrokFilter {
-    /// Builds the filter.
+    /// Loads the patterns and compiles every pattern of `match`.
     pub fn build(config: &GrokConfig, context: &BuildContext) -> Result<GrokFilter, BuildError> {
-        todo!("{config:?} {context:?}")
+        Ok(GrokFilter::new(config, context)?)
+    }
+
+    fn new(config: &GrokConfig, context: &BuildContext) -> Result<GrokFilter, GrokError> {
+        if config.match_fields.0.is_empty() {
+            return Err(GrokError::NoPattern {
+                for_field: String::new(),
+            });
+        }
+        let dirs: Vec<PathBuf> = config
+            .patterns_dir
+            .0
+            .iter()
+            .map(|dir| context.resolve(Path::new(dir)))
+            .collect();
+        let library = PatternLibrary::build(&dirs, &config.pattern_definitions)?;
+        let mut matchers = Vec::new();
+        for (field, patterns) in &config.match_fields.0 {
+            if patterns.is_empty() {
+                return Err(GrokError::NoPattern {
+                    for_field: format!(" for field `{field}`"),
+                });
+            }
+            let origin = format!("match.{field}");
+            let patterns = patterns
+                .iter()
+                .map(|pattern| {
+                    let compiled = library.compile(pattern, &origin, &config.overwrite)?;
+                    let locations = compiled.regex.capture_locations();
+                    Ok((compiled, locations))
+                })
+                .collect::<Result<_, GrokError>>()?;
+            matchers.push(FieldMatcher {
+                field: field.clone(),
+                patterns,
+            });
+        }
+        Ok(GrokFilter {
+            matchers,
+            keep_empty_captures: config.keep_empty_captures,
+            break_on_match: config.break_on_match,
+            tag_on_failure: config.tag_on_failure.clone(),
+            tag_on_timeout: config.tag_on_timeout.clone(),
+            timeout: (config.timeout_ms > 0).then(|| Duration::from_millis(config.timeout_ms)),
+            subjects: String::new(),
+            subject_ranges: Vec::new(),
+        })
+    }
+
+    /// Copies the texts of `value` to match into `subjects`/`subject_ranges`.
+    fn collect_subjects(&mut self, value: &Value) {
+        self.subjects.clear();
+        self.subject_ranges.clear();
+        let items = match value {
+            Value::Array(items) => items.as_slice(),
+            single => std::slice::from_ref(single),
+        };
+        for item in items {
+            let start = self.subjects.len();
+            match item {
+                Value::String(text) => self.subjects.push_str(text),
+                Value::Number(number) => self.subjects.push_str(&number.to_string()),
+                Value::Bool(flag) => self.subjects.push_str(if *flag { "true" } else { "false" }),
+                Value::Null | Value::Array(_) | Value::Object(_) => continue,
+            }
+            self.subject_ranges.push(start..self.subjects.len());
+        }
     }
 }
 
 impl Filter for GrokFilter {
     fn process(&mut self, event: &mut Event) -> FilterOutcome {
-        todo!("{event:?}")
+        let started = self.timeout.map(|timeout| (Instant::now(), timeout));
+        let mut matched = false;
+        let mut attempts = 0usize;
+        let mut timed_out = false;
+        'fields: for index in 0..self.matchers.len() {
+            let Some(value) = event.get(&self.matchers[index].field) else {
+                continue;
+            };
+            self.collect_subjects(value);
+            let GrokFilter {
+                matchers,
+                keep_empty_captures,
+                break_on_match,
+                subjects,
+                subject_ranges,
+                ..
+            } = self;
+            for range in subject_ranges.iter() {
+                let subject = subjects.get(range.clone()).unwrap_or_default();
+                for (pattern, locations) in &mut matchers[index].patterns {
+                    if attempts > 0
+                        && started.is_some_and(|(start, timeout)| start.elapsed() >= timeout)
+                    {
+                        timed_out = true;
+                        break 'fields;
+                    }
+                    attempts += 1;
+                    match pattern.attempt(subject, locations) {
+                        Attempt::Matched => {
+                            matched = true;
+                            pattern.store_captures(subject, locations, *keep_empty_captures, event);
+                            if *break_on_match {
+                                break;
+                            }
+                        }
+                        Attempt::NoMatch => {}
+                        Attempt::Abandoned => {
+                            timed_out = true;
+                            break 'fields;
+                        }
+                    }
+                }
+            }
+            if matched && self.break_on_match {
+                break;
+            }
+        }
+        if timed_out {
+            event.add_tag(&self.tag_on_timeout);
+            FilterOutcome::Failure
+        } else if matched {
+            FilterOutcome::Success
+        } else {
+            for tag in &self.tag_on_failure {
+                event.add_tag(tag);
+            }
+            FilterOutcome::Failure
+        }
     }
+}
+
+/// The `logpipe grok PATTERN` debugger: shows what one pattern extracts from lines, or
+/// where it stops matching.
+pub struct GrokDebugger {
+    library: PatternLibrary,
+    pattern: CompiledPattern,
+}
+
+/// How many references the debugger follows into definitions to find where a line stops
+/// matching.
+const DEBUGGER_MAX_DEPTH: usize = 32;
+
+impl GrokDebugger {
+    /// Compiles `pattern` with the bundled patterns plus the files of `patterns_dirs`.
+    pub fn new(pattern: &str, patterns_dirs: &[PathBuf]) -> Result<GrokDebugger, GrokError> {
+        let library = PatternLibrary::build(patterns_dirs, &BTreeMap::new())?;
+        let pattern = library.compile(pattern, "the command line", &[])?;
+        Ok(GrokDebugger { library, pattern })
+    }
+
+    /// One line of text: the captures as a JSON object, nested and typed as the filter
+    /// stores them; or, when the pattern does not match, `no match; longest matching
+    /// prefix: …` with how far it got.
+    pub fn explain(&self, line: &str) -> String {
+        let mut locations = self.pattern.regex.capture_locations();
+        match self.pattern.attempt(line, &mut locations) {
+            Attempt::Matched => {
+                let mut event = Event::default();
+                self.pattern
+                    .store_captures(line, &locations, false, &mut event);
+                let mut json = Vec::new();
+                event.write_json(&mut json);
+                String::from_utf8_lossy(&json).into_owned()
+            }
+            Attempt::Abandoned => format!(
+                "no match: abandoned after {MATCH_LIMIT} backtracking steps (PCRE2 match limit); the filter tags such lines _groktimeout"
+            ),
+            Attempt::NoMatch => self.explain_no_match(line),
+        }
+    }
+
+    /// Finds the longest prefix of the pattern that matches the start of `line`: cut
+    /// points are the ends of `%{…}` elements and every character of the regex between
+    /// them (groups left open by a cut are closed); when the element after the best cut
+    /// is a `%{NAME}`, its definition is put in its place and the search goes on inside it.
+    fn explain_no_match(&self, line: &str) -> String {
+        let mut text = self.pattern.source.clone();
+        let mut best = (0, 0);
+        for _ in 0..DEBUGGER_MAX_DEPTH {
+            best = self.longest_matching_cut(&text, line);
+            let next = grok_split(&text).find_map(|component| match component {
+                GrokComponent::GrokPattern {
+                    range,
+                    name,
+                    definition,
+                    ..
+                } if range.start == best.0 => self
+                    .library
+                    .body(name, definition)
+                    .map(|body| (range, body.to_string())),
+                _ => None,
+            });
+            let Some((range, body)) = next else { break };
+            text = format!("{}(?:{body}){}", &text[..range.start], &text[range.end..]);
+        }
+        let (cut, matched) = best;
+        let prefix = text.get(..cut).unwrap_or_default();
+        let next: String = text
+            .get(cut..)
+            .unwrap_or_default()
+            .chars()
+            .take(40)
+            .collect();
+        let rest: String = line
+            .get(matched..)
+            .unwrap_or_default()
+            .chars()
+            .take(40)
+            .collect();
+        if prefix.is_empty() {
+            format!(
+                "no match; longest matching prefix: none (`{next}` fails at the start of the line)"
+            )
+        } else {
+            format!(
+                "no match; longest matching prefix: `{prefix}` matches `{}`; then `{next}` fails at `{rest}`",
+                line.get(..matched).unwrap_or_default()
+            )
+        }
+    }
+
+    /// The longest cut of `text` whose prefix matches at the start of `line`, and where in
+    /// `line` that match ends.
+    fn longest_matching_cut(&self, text: &str, line: &str) -> (usize, usize) {
+        let mut cuts = Vec::new();
+        for component in grok_split(text) {
+            match component {
+                GrokComponent::RegularExpression { range, string } => cuts.extend(
+                    string
+                        .char_indices()
+                        .map(|(offset, c)| range.start + offset + c.len_utf8()),
+                ),
+                GrokComponent::GrokPattern { range, .. } => cuts.push(range.end),
+                GrokComponent::PatternError(_) => break,
+            }
+        }
+        cuts.iter()
+            .rev()
+            .find_map(|&cut| {
+                let prefix = close_open_groups(text.get(..cut)?)?;
+                let expansion = self.library.expand(&prefix, "the command line").ok()?;
+                let regex = compile_regex(&format!("\\A(?:{})", expansion.regex), false).ok()?;
+                let found = regex.find(line.as_bytes()).ok()??;
+                Some((cut, found.end()))
+            })
+            .unwrap_or((0, 0))
+    }
+}
+
+/// `prefix` of a regex with the groups it leaves open closed; `None` when it ends inside a
+/// character class or an escape (or closes more groups than it opens).
+fn close_open_groups(prefix: &str) -> Option<String> {
+    let mut open = 0usize;
+    let mut in_class = false;
+    let mut chars = prefix.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next()?;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => open += 1,
+            ')' if !in_class => open = open.checked_sub(1)?,
+            _ => {}
+        }
+    }
+    if in_class {
+        return None;
+    }
+    let mut closed = String::with_capacity(prefix.len() + open);
+    closed.push_str(prefix);
+    closed.extend(std::iter::repeat_n(')', open));
+    Some(closed)
 }

@@ -119,7 +119,7 @@ impl Running {
     }
 
     /// Kills with SIGKILL (a crash) and waits.
-    pub fn kill(mut self) {
+    pub fn kill(self) {
         // Drop kills and reaps the process.
         drop(self);
     }
