@@ -210,36 +210,35 @@ impl PipelineConfig {
             ..settings
         };
 
-        let mut ids = HashSet::new();
-        let inputs = loader.components(&mut document, "input", &mut ids, |loader, at, table| {
+        let inputs = loader.components(&mut document, "input", |loader, at, table| {
             let codec = loader.deserialize::<CodecConfig>(
                 Value::Table(take_keys(table, CodecConfig::KEYS)),
                 at,
                 Some(&at_component(at, "input")),
             )?;
             let config = loader.deserialize::<InputConfig>(
-                Value::Table(table.clone()),
+                tagged(table),
                 at,
                 Some(&at_component(at, "input")),
             )?;
             Some((config, codec))
         });
-        let filters = loader.components(&mut document, "filter", &mut ids, |loader, at, table| {
+        let filters = loader.components(&mut document, "filter", |loader, at, table| {
             let common = loader.deserialize::<CommonFilterOptions>(
                 Value::Table(take_keys(table, CommonFilterOptions::KEYS)),
                 at,
                 Some(&at_component(at, "filter")),
             )?;
             let config = loader.deserialize::<FilterConfig>(
-                Value::Table(table.clone()),
+                tagged(table),
                 at,
                 Some(&at_component(at, "filter")),
             )?;
             Some((config, common))
         });
-        let outputs = loader.components(&mut document, "output", &mut ids, |loader, at, table| {
+        let outputs = loader.components(&mut document, "output", |loader, at, table| {
             let config = loader.deserialize::<OutputConfig>(
-                Value::Table(table.clone()),
+                tagged(table),
                 at,
                 Some(&at_component(at, "output")),
             )?;
@@ -323,6 +322,16 @@ fn at_component(at: &[Step], section: &str) -> String {
         [_, Step::Index(index), ..] => format!("{section} #{}", index + 1),
         _ => section.to_string(),
     }
+}
+
+/// `{ "<type>" = { the other keys } }`: the externally tagged form the component enums read.
+fn tagged(table: &toml::Table) -> Value {
+    let mut options = table.clone();
+    let kind = match options.remove("type") {
+        Some(Value::String(kind)) => kind,
+        _ => String::new(),
+    };
+    Value::Table(toml::Table::from_iter([(kind, Value::Table(options))]))
 }
 
 /// Removes `keys` from `table` and returns them as a table of their own.
@@ -529,6 +538,11 @@ impl<'a> Loader<'a> {
                 let unknown = message
                     .strip_prefix("unknown field `")
                     .and_then(|rest| rest.split('`').next());
+                // The component enums are keyed by `type` (see `tagged`): an unknown variant
+                // is a bad `type`.
+                if steps.is_empty() && message.starts_with("unknown variant") {
+                    steps.push(key("type"));
+                }
                 let named = display_path(&steps);
                 if let Some(unknown) = unknown {
                     steps.push(Step::Key(unknown.to_string()));
@@ -546,12 +560,12 @@ impl<'a> Loader<'a> {
         }
     }
 
-    /// Loads every table of `section`, assigning ids, with `parse` reading the kind-specific parts.
+    /// Loads every table of `section`, assigning ids (unique within the section: an input
+    /// and an output may both be `file-1`), with `parse` reading the kind-specific parts.
     fn components<T>(
         &mut self,
         document: &mut toml::Table,
         section: &'static str,
-        ids: &mut HashSet<String>,
         parse: impl Fn(&mut Loader<'a>, &[Step], &mut toml::Table) -> Option<T>,
     ) -> Vec<(String, T)> {
         let items = match document.remove(section) {
@@ -567,6 +581,7 @@ impl<'a> Loader<'a> {
             }
         };
         let mut per_type: BTreeMap<String, usize> = BTreeMap::new();
+        let mut ids = HashSet::new();
         let mut loaded = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             let at = [key(section), Step::Index(index)];
@@ -614,7 +629,7 @@ impl<'a> Loader<'a> {
                 self.error(
                     &key_at,
                     Some(&component),
-                    format!("duplicate id `{id}`; ids must be unique in a pipeline"),
+                    format!("duplicate id `{id}`; the ids of a pipeline's [[{section}]] tables must be unique"),
                 );
                 continue;
             }
@@ -708,7 +723,7 @@ mod tests {
         assert_eq!(
             found,
             [
-                "/etc/logpipe/p.toml:5:1: output #2: duplicate id `a`; ids must be unique in a pipeline",
+                "/etc/logpipe/p.toml:5:1: output #2: duplicate id `a`; the ids of a pipeline's [[output]] tables must be unique",
                 "/etc/logpipe/p.toml:7:1: output #3: missing `type`; every [[output]] needs one",
             ]
         );
@@ -730,6 +745,27 @@ mod tests {
             found[0],
             "/etc/logpipe/p.toml:1:2: unknown table `pipelin`; allowed: pipeline, input, filter, output"
         );
+    }
+
+    #[test]
+    fn wrong_type_inside_a_component_names_its_key_and_line() {
+        let found = errors("[[output]]\ntype = \"stdout\"\n\ncodec = 5\n");
+        assert_eq!(
+            found,
+            [
+                "/etc/logpipe/p.toml:4:1: output #1: `codec`: invalid type: integer `5`, expected `json_lines` or `pretty`"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_input_and_an_output_may_share_a_default_id() {
+        let config = parse(
+            "[[input]]\ntype = \"file\"\npath = \"a.log\"\n[[output]]\ntype = \"file\"\npath = \"out.ndjson\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.inputs[0].id, "file-1");
+        assert_eq!(config.outputs[0].id, "file-1");
     }
 
     #[test]

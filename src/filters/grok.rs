@@ -20,9 +20,9 @@ const EMBEDDED_PATTERN_FILES: &[(&str, &str)] =
     &[("patterns/nginx", include_str!("../../patterns/nginx"))];
 
 /// The work one regex match may do before PCRE2 abandons it (PCRE2's match limit, set with
-/// `(*LIMIT_MATCH=…)`; it counts backtracking steps, also under the JIT). About
-/// 0.1-0.2 s of pathological backtracking on a 2020s core; a real log line needs a few
-/// hundred steps.
+/// `(*LIMIT_MATCH=…)`; it counts backtracking steps, also under the JIT). Under the JIT
+/// that is a few milliseconds of pathological backtracking (measured here: the whole
+/// `logpipe grok` process takes 5 ms on such a line); a real log line needs a few hundred steps.
 const MATCH_LIMIT: u32 = 1_000_000;
 
 /// The JIT stack one pattern may use while matching (PCRE2's default is 32 KiB, which
@@ -79,8 +79,8 @@ pub struct GrokConfig {
     /// The clock is checked before each pattern after the first: once the budget is spent,
     /// the remaining patterns are skipped and the event gets `tag_on_timeout`. A single
     /// regex match cannot be interrupted by a clock, so each match is also bounded by work:
-    /// PCRE2's match limit (1,000,000 backtracking steps, about 0.1-0.2 s on a current
-    /// core), always on, even with `timeout_ms = 0`; a match that hits it is abandoned and
+    /// PCRE2's match limit (1,000,000 backtracking steps, a few milliseconds under the
+    /// JIT), always on, even with `timeout_ms = 0`; a match that hits it is abandoned and
     /// the event gets `tag_on_timeout`. So one event costs at most about `timeout_ms` plus
     /// one bounded match.
     pub timeout_ms: u64,
@@ -552,7 +552,8 @@ impl CaptureKind {
                 text.parse::<f64>()
                     .ok()
                     .map(f64::trunc)
-                    .and_then(Number::from_f64)
+                    .filter(|whole| whole.abs() < i64::MAX as f64)
+                    .map(|whole| Number::from(whole as i64))
             }),
             CaptureKind::Float => text.parse::<f64>().ok().and_then(Number::from_f64),
         };
@@ -872,9 +873,11 @@ impl GrokDebugger {
             .chars()
             .take(40)
             .collect();
-        if prefix.is_empty() {
+        if prefix.is_empty() || matched == 0 {
+            // A prefix that matches only the empty string (one ending in `|`, say) says nothing.
+            let start: String = self.pattern.source.chars().take(40).collect();
             format!(
-                "no match; longest matching prefix: none (`{next}` fails at the start of the line)"
+                "no match; longest matching prefix: none (`{start}` fails at the start of the line)"
             )
         } else {
             format!(
@@ -937,4 +940,396 @@ fn close_open_groups(prefix: &str) -> Option<String> {
     closed.push_str(prefix);
     closed.extend(std::iter::repeat_n(')', open));
     Some(closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const COMBINED: &str = r#"203.0.113.7 - alice [05/Mar/2024:10:20:30 +0100] "GET /search?q=caf%C3%A9&page=2 HTTP/1.1" 200 5120 "https://example.test/" "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0""#;
+
+    fn context() -> BuildContext {
+        BuildContext {
+            config_dir: PathBuf::from("/nonexistent"),
+        }
+    }
+
+    fn grok(toml_text: &str) -> GrokFilter {
+        let config: GrokConfig = toml::from_str(toml_text).unwrap();
+        GrokFilter::new(&config, &context()).unwrap()
+    }
+
+    fn build_error(toml_text: &str) -> String {
+        let config: GrokConfig = toml::from_str(toml_text).unwrap();
+        match GrokFilter::new(&config, &context()) {
+            Ok(_) => panic!("expected an error for {toml_text}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    fn line(text: &str) -> Event {
+        Event::from_line(text.to_string(), "2000-01-01T00:00:00.000Z")
+    }
+
+    fn field<'a>(event: &'a Event, path: &str) -> Option<&'a Value> {
+        event.get(&FieldPath::parse(path).unwrap())
+    }
+
+    #[test]
+    fn grok_nginx_combined_extracts_typed_ecs_fields() {
+        let mut filter = grok(r#"match = { message = "%{NGINX_COMBINED}" }"#);
+        let mut event = line(COMBINED);
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        let fields = event.fields();
+        assert_eq!(fields["source"], json!({"address": "203.0.113.7"}));
+        assert_eq!(fields["user"], json!({"name": "alice"}));
+        assert_eq!(
+            fields["http"],
+            json!({
+                "request": {"method": "GET", "referrer": "https://example.test/"},
+                "version": "1.1",
+                "response": {"status_code": 200, "body": {"bytes": 5120}},
+            })
+        );
+        assert_eq!(
+            fields["url"],
+            json!({"original": "/search?q=caf%C3%A9&page=2"})
+        );
+        assert_eq!(
+            fields["user_agent"],
+            json!({"original": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"})
+        );
+        assert_eq!(
+            fields["nginx"],
+            json!({"access": {"time": "05/Mar/2024:10:20:30 +0100"}})
+        );
+        assert_eq!(fields["message"], json!(COMBINED));
+        assert!(fields.get("tags").is_none());
+    }
+
+    #[test]
+    fn grok_leaves_out_dash_fields_whatever_keep_empty_captures_says() {
+        let text = r#"::1 - - [05/Mar/2024:10:20:30 +0000] "HEAD / HTTP/1.0" 304 - "-" "-""#;
+        for keep in ["false", "true"] {
+            let mut filter = grok(&format!(
+                "match = {{ message = \"%{{NGINX_COMBINED}}\" }}\nkeep_empty_captures = {keep}"
+            ));
+            let mut event = line(text);
+            assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+            assert_eq!(field(&event, "source.address"), Some(&json!("::1")));
+            assert_eq!(
+                field(&event, "http.response.status_code"),
+                Some(&json!(304))
+            );
+            for absent in [
+                "user.name",
+                "http.response.body.bytes",
+                "http.request.referrer",
+                "user_agent.original",
+            ] {
+                assert_eq!(field(&event, absent), None, "{absent} with keep {keep}");
+            }
+        }
+    }
+
+    #[test]
+    fn grok_matches_bad_requests_without_a_url() {
+        let mut filter = grok(r#"match = { message = "%{NGINX_COMBINED}" }"#);
+        let mut dash = line(r#"10.0.0.1 - - [05/Mar/2024:10:20:30 +0000] "-" 400 0 "-" "-""#);
+        assert_eq!(filter.process(&mut dash), FilterOutcome::Success);
+        assert_eq!(field(&dash, "url.original"), None);
+        assert_eq!(field(&dash, "nginx.access.info"), None);
+        assert_eq!(field(&dash, "http.response.status_code"), Some(&json!(400)));
+
+        let mut binary = line(
+            r#"10.0.0.1 - - [05/Mar/2024:10:20:30 +0000] "\x16\x03\x01\x00\xA5\x01\x00" 400 157 "-" "-""#,
+        );
+        assert_eq!(filter.process(&mut binary), FilterOutcome::Success);
+        assert_eq!(field(&binary, "url.original"), None);
+        assert_eq!(
+            field(&binary, "nginx.access.info"),
+            Some(&json!(r"\x16\x03\x01\x00\xA5\x01\x00"))
+        );
+    }
+
+    #[test]
+    fn grok_nginx_main_adds_x_forwarded_for_and_the_first_matching_pattern_wins() {
+        let main_line = format!("{COMBINED} \"198.51.100.1, 10.0.0.2\"");
+        let mut filter = grok(r#"match = { message = ["%{NGINX_COMBINED}", "%{NGINX_MAIN}"] }"#);
+        let mut event = line(&main_line);
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(
+            field(&event, "nginx.access.x_forwarded_for"),
+            Some(&json!("198.51.100.1, 10.0.0.2"))
+        );
+        // Both patterns would match an anchored prefix of nothing else: the first one that
+        // matches is the one whose captures are stored, and only once.
+        let mut filter = grok(r#"match = { message = ["^%{IP:first}", "^%{IP:second}"] }"#);
+        let mut event = line("192.0.2.1 rest");
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "first"), Some(&json!("192.0.2.1")));
+        assert_eq!(field(&event, "second"), None);
+    }
+
+    #[test]
+    fn grok_break_on_match_false_stores_the_captures_of_every_matching_pattern() {
+        let mut filter = grok(
+            "match = { message = [\"^%{IP:first}\", \"%{INT:second:int}$\"] }\nbreak_on_match = false",
+        );
+        let mut event = line("192.0.2.1 took 42");
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "first"), Some(&json!("192.0.2.1")));
+        assert_eq!(field(&event, "second"), Some(&json!(42)));
+    }
+
+    #[test]
+    fn grok_legacy_logstash_patterns_are_bundled() {
+        let mut filter = grok(r#"match = { message = "%{COMBINEDAPACHELOG}" }"#);
+        let mut event = line(COMBINED);
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "clientip"), Some(&json!("203.0.113.7")));
+        assert_eq!(field(&event, "verb"), Some(&json!("GET")));
+        assert_eq!(field(&event, "response"), Some(&json!("200")));
+        for pattern in [
+            "HTTPD_COMBINEDLOG",
+            "COMMONAPACHELOG",
+            "SYSLOGLINE",
+            "URIPATHPARAM",
+            "IPV6",
+        ] {
+            grok(&format!("match = {{ message = \"%{{{pattern}}}\" }}"));
+        }
+    }
+
+    #[test]
+    fn grok_captures_accept_dotted_and_bracket_paths_and_types() {
+        let mut filter = grok(
+            r#"match = { message = "%{IP:[source][address]} %{NUMBER:took:float}s %{NUMBER:size:int} %{WORD:a.b.c}" }"#,
+        );
+        let mut event = line("192.0.2.1 0.25s 12.7 word");
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "source.address"), Some(&json!("192.0.2.1")));
+        assert_eq!(field(&event, "took"), Some(&json!(0.25)));
+        assert_eq!(field(&event, "size"), Some(&json!(12)));
+        assert_eq!(event.fields()["a"], json!({"b": {"c": "word"}}));
+    }
+
+    #[test]
+    fn grok_raw_named_groups_are_stored_too() {
+        let mut filter = grok(r#"match = { message = "id=(?<request_id>[0-9a-f]+)" }"#);
+        let mut event = line("x id=beef y");
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "request_id"), Some(&json!("beef")));
+    }
+
+    #[test]
+    fn grok_keep_empty_captures_stores_empty_strings() {
+        let toml_text = r#"match = { message = "^(?<a>x*):%{DATA:b}$" }"#;
+        let mut without = grok(toml_text);
+        let mut event = line(":");
+        assert_eq!(without.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "a"), None);
+        assert_eq!(field(&event, "b"), None);
+
+        let mut with = grok(&format!("{toml_text}\nkeep_empty_captures = true"));
+        let mut event = line(":");
+        assert_eq!(with.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "a"), Some(&json!("")));
+        assert_eq!(field(&event, "b"), Some(&json!("")));
+    }
+
+    #[test]
+    fn grok_appends_to_existing_fields_unless_they_are_overwritten() {
+        let toml_text =
+            r#"match = { message = "^%{WORD:message} %{WORD:kind} %{GREEDYDATA:rest}$" }"#;
+        let mut appending = grok(toml_text);
+        let mut event = line("hello world and more");
+        event.insert(&FieldPath::parse("kind").unwrap(), json!(["a"]));
+        event.insert(&FieldPath::parse("rest").unwrap(), json!({"kept": true}));
+        assert_eq!(appending.process(&mut event), FilterOutcome::Success);
+        assert_eq!(
+            field(&event, "message"),
+            Some(&json!(["hello world and more", "hello"]))
+        );
+        assert_eq!(field(&event, "kind"), Some(&json!(["a", "world"])));
+        assert_eq!(field(&event, "rest"), Some(&json!({"kept": true})));
+
+        let mut overwriting = grok(&format!("{toml_text}\noverwrite = [\"message\"]"));
+        let mut event = line("hello world and more");
+        assert_eq!(overwriting.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "message"), Some(&json!("hello")));
+    }
+
+    #[test]
+    fn grok_keeps_event_and_tags_on_no_match() {
+        let mut filter = grok(r#"match = { message = "%{NGINX_COMBINED}" }"#);
+        let mut event = line("not an access log line");
+        let before = event.fields().clone();
+        assert_eq!(filter.process(&mut event), FilterOutcome::Failure);
+        let mut after = event.fields().clone();
+        assert_eq!(after.remove("tags"), Some(json!(["_grokparsefailure"])));
+        assert_eq!(after, before);
+
+        let mut custom = grok(
+            "match = { message = \"%{NGINX_COMBINED}\" }\ntag_on_failure = [\"_nginx\", \"_unparsed\"]",
+        );
+        let mut event = line("junk");
+        assert_eq!(custom.process(&mut event), FilterOutcome::Failure);
+        assert_eq!(event.fields()["tags"], json!(["_nginx", "_unparsed"]));
+    }
+
+    #[test]
+    fn grok_missing_or_object_fields_do_not_match_and_array_elements_do() {
+        let mut filter = grok(r#"match = { "[log][line]" = "^%{INT:n:int}$" }"#);
+        let mut missing = line("1");
+        assert_eq!(filter.process(&mut missing), FilterOutcome::Failure);
+        assert!(missing.has_tag("_grokparsefailure"));
+
+        let mut object = line("1");
+        object.insert(&FieldPath::parse("log.line").unwrap(), json!({"n": 1}));
+        assert_eq!(filter.process(&mut object), FilterOutcome::Failure);
+
+        let mut array = line("x");
+        array.insert(&FieldPath::parse("log.line").unwrap(), json!(["a", 7]));
+        assert_eq!(filter.process(&mut array), FilterOutcome::Success);
+        assert_eq!(field(&array, "n"), Some(&json!(7)));
+    }
+
+    #[test]
+    fn grok_pathological_backtracking_is_abandoned_and_tagged_groktimeout() {
+        let mut filter = grok(r#"match = { message = ['^(\w+\s?)+$'] }"#);
+        let mut event = line(&format!("{}!", "a".repeat(5000)));
+        let started = Instant::now();
+        assert_eq!(filter.process(&mut event), FilterOutcome::Failure);
+        assert!(event.has_tag("_groktimeout"));
+        assert!(!event.has_tag("_grokparsefailure"));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn grok_timeout_skips_the_remaining_patterns_once_the_budget_is_spent() {
+        // Each slow pattern backtracks some 65,000 steps (under the match limit) and fails;
+        // fifty of them take well over the 1 ms budget, so the last pattern, which would
+        // match, is never tried.
+        let mut patterns = vec![r"'^(\w+\s?)+$'".to_string(); 50];
+        patterns.push("'^%{GREEDYDATA:all}$'".to_string());
+        let mut filter = grok(&format!(
+            "match = {{ message = [{}] }}\ntimeout_ms = 1\ntag_on_timeout = \"_slow\"",
+            patterns.join(", ")
+        ));
+        let mut event = line(&format!("{}!", "a".repeat(16)));
+        assert_eq!(filter.process(&mut event), FilterOutcome::Failure);
+        assert!(event.has_tag("_slow"), "{:?}", event.fields());
+        assert_eq!(field(&event, "all"), None);
+
+        // Without the clock (timeout_ms = 0) every pattern is tried and the last one matches.
+        let mut filter = grok(&format!(
+            "match = {{ message = [{}] }}\ntimeout_ms = 0",
+            patterns.join(", ")
+        ));
+        let mut event = line(&format!("{}!", "a".repeat(16)));
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert!(field(&event, "all").is_some());
+    }
+
+    #[test]
+    fn grok_loads_pattern_files_and_inline_definitions_override_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("app"),
+            "# my application\nAPP_ID [A-Z]{3}-%{INT}\n\nAPP_LINE id=%{APP_ID:app.id}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join(".hidden"), "not a pattern file at all\n").unwrap();
+        let context = BuildContext {
+            config_dir: dir.path().to_path_buf(),
+        };
+        let config: GrokConfig =
+            toml::from_str("match = { message = \"%{APP_LINE}\" }\npatterns_dir = \".\"").unwrap();
+        let mut filter = GrokFilter::new(&config, &context).unwrap();
+        let mut event = line("id=ABC-12");
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "app.id"), Some(&json!("ABC-12")));
+
+        let config: GrokConfig = toml::from_str(
+            "match = { message = \"%{APP_LINE}\" }\npatterns_dir = [\".\"]\npattern_definitions = { APP_ID = \"[0-9]+\" }",
+        )
+        .unwrap();
+        let mut filter = GrokFilter::new(&config, &context).unwrap();
+        let mut event = line("id=42");
+        assert_eq!(filter.process(&mut event), FilterOutcome::Success);
+        assert_eq!(field(&event, "app.id"), Some(&json!("42")));
+    }
+
+    #[test]
+    fn grok_rejects_bad_patterns_with_what_to_do() {
+        assert_eq!(
+            build_error(r#"match = { message = "%{NOT_A_PATTERN:x}" }"#),
+            "unknown grok pattern `NOT_A_PATTERN` in `%{NOT_A_PATTERN:x}` (match.message); check the spelling, or define it in patterns_dir or pattern_definitions"
+        );
+        assert_eq!(
+            build_error(r#"match = { message = "%{INT:n:long}" }"#),
+            "unsupported capture type `long` in `%{…:n:long}` of `%{INT:n:long}` (match.message); use int or float, or leave it out for text"
+        );
+        assert!(
+            build_error("match = { message = \"%{A}\" }\npattern_definitions = { A = \"x%{B}\", B = \"%{A}\" }")
+                .starts_with("grok pattern `A` refers to itself (via A → B)"),
+        );
+        assert!(
+            build_error(r#"match = { message = "(unclosed" }"#).starts_with(
+                "grok pattern `(unclosed` (match.message) is not a valid regex once expanded:"
+            ),
+        );
+        assert!(build_error("match = {}").starts_with("grok has no pattern;"));
+        assert!(
+            build_error("match = { message = [] }")
+                .starts_with("grok has no pattern for field `message`;")
+        );
+        let config: GrokConfig =
+            toml::from_str("match = { message = \"x\" }\npatterns_dir = \"missing\"").unwrap();
+        let error = GrokFilter::new(&config, &context())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.starts_with("cannot read grok patterns_dir `/nonexistent/missing`:"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn grok_pattern_file_lines_must_be_name_and_regex() {
+        let mut library = PatternLibrary::bundled().unwrap();
+        let error = library
+            .load_text("mine", "GOOD x\nbad-name y\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "grok pattern file `mine` line 2: expected `NAME regex` (NAME of letters, digits, `_`), got `bad-name y`"
+        );
+    }
+
+    #[test]
+    fn grok_debugger_prints_captures_or_where_the_pattern_stops_matching() {
+        let debugger =
+            GrokDebugger::new("%{IP:client} %{WORD:verb} %{INT:status:int}", &[]).unwrap();
+        assert_eq!(
+            debugger.explain("192.0.2.1 GET 200"),
+            r#"{"client":"192.0.2.1","status":200,"verb":"GET"}"#
+        );
+        // It descends into INT's definition to show which part of it fails.
+        let explained = debugger.explain("192.0.2.1 GET abc");
+        assert!(
+            explained
+                .starts_with("no match; longest matching prefix: `%{IP:client} %{WORD:verb} (?:")
+                && explained.ends_with("matches `192.0.2.1 GET `; then `[0-9]+)))` fails at `abc`"),
+            "{explained}"
+        );
+        assert_eq!(
+            debugger.explain("!nothing"),
+            "no match; longest matching prefix: none (`%{IP:client} %{WORD:verb} %{INT:status:i` fails at the start of the line)"
+        );
+    }
 }

@@ -49,8 +49,10 @@ impl BuildContext {
 }
 
 /// The filter kinds, selected by `type`.
+/// Deserialized from `{ "<type>" = { options } }`, which the config loader builds from the
+/// table (externally tagged, so errors inside the options keep their key path).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum FilterConfig {
     /// Extract fields with grok patterns.
     Grok(grok::GrokConfig),

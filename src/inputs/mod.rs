@@ -54,8 +54,10 @@ pub struct InputBuildContext {
 }
 
 /// The input kinds, selected by `type`.
+/// Deserialized from `{ "<type>" = { options } }`, which the config loader builds from the
+/// table (externally tagged, so errors inside the options keep their key path).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum InputConfig {
     /// Read or follow files matching globs.
     File(file::FileInputConfig),

@@ -44,8 +44,10 @@ pub struct OutputBuildContext {
 }
 
 /// The output kinds, selected by `type`.
+/// Deserialized from `{ "<type>" = { options } }`, which the config loader builds from the
+/// table (externally tagged, so errors inside the options keep their key path).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum OutputConfig {
     /// JSON lines (or pretty JSON) on standard output.
     Stdout(stdout::StdoutOutputConfig),

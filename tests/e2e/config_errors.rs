@@ -39,7 +39,7 @@ fn every_problem_is_listed_with_its_location() {
     assert_eq!(
         lines,
         [
-            "error: p.toml:9:1: filter #1: unknown field `tag_on_falure`, expected one of `match`, `patterns_dir`, `pattern_definitions`, `overwrite`, `keep_empty_captures`, `break_on_match`, `tag_on_failure`, `timeout_ms`",
+            "error: p.toml:9:1: filter #1: unknown field `tag_on_falure`, expected one of `match`, `patterns_dir`, `pattern_definitions`, `overwrite`, `keep_empty_captures`, `break_on_match`, `tag_on_failure`, `tag_on_timeout`, `timeout_ms`",
             "error: p.toml:11:1: filter #2: `type`: unknown variant `dat`, expected one of `grok`, `date`, `mutate`, `drop`, `useragent`",
             "error: p.toml:14:1: output #1: `codec`: invalid type: integer `5`, expected `json_lines` or `pretty`",
         ],
