@@ -4,6 +4,9 @@
 
 pub mod duration;
 pub mod interpolate;
+pub mod string_list;
+
+pub use string_list::StringList;
 
 use crate::codec::CodecConfig;
 use crate::filters::{CommonFilterOptions, FilterConfig};
@@ -711,7 +714,7 @@ mod tests {
         let found = errors("[[output]]\ntype = \"stdot\"\n");
         assert_eq!(
             found[0],
-            "/etc/logpipe/p.toml:2:1: output #1: `type`: unknown variant `stdot`, expected `stdout` or `file`"
+            "/etc/logpipe/p.toml:2:1: output #1: `type`: unknown variant `stdot`, expected one of `stdout`, `file`, `elasticsearch`"
         );
     }
 

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod config;
 pub mod event;
 pub mod filters;
+pub mod fingerprint;
 pub mod inputs;
 pub mod joda;
 pub mod outputs;

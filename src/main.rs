@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use logpipe::config::PipelineConfig;
 use logpipe::filters::grok::GrokDebugger;
+use logpipe::outputs::elasticsearch;
 use logpipe::pipeline::Pipeline;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -37,6 +38,17 @@ enum Command {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
     },
+    /// Install the index templates (and, with `kibana_url`, the Kibana data view and dashboard)
+    /// of the pipeline's Elasticsearch outputs. Safe to run again: what is installed is kept.
+    Setup {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+    },
+    /// Work with the dead-letter queue of the Elasticsearch outputs.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
     /// Try a grok pattern on lines read from standard input; prints the captures of each line
     /// as JSON, or `no match` with the longest part of the pattern that matched.
     Grok {
@@ -48,12 +60,29 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Send the dead-lettered events again (after fixing the mapping or the index); events
+    /// refused again go back to the queue.
+    Replay {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        /// Only this output's queue (default: every Elasticsearch output).
+        #[arg(long)]
+        output: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     let result = match cli.command {
         Command::Run { pipeline } => run(pipeline),
         Command::Check { pipeline } => check(pipeline),
+        Command::Setup { pipeline } => setup(pipeline),
+        Command::Dlq {
+            command: DlqCommand::Replay { pipeline, output },
+        } => replay(pipeline, output.as_deref()),
         Command::Grok {
             pattern,
             patterns_dir,
@@ -112,11 +141,7 @@ fn run(file: PathBuf) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    runtime()?.block_on(async move {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
         let progress = (config.is_finite() && std::io::stderr().is_terminal())
@@ -222,10 +247,97 @@ fn check(file: PathBuf) -> Result<ExitCode> {
     for filter in &config.filters {
         println!("  filter {:<16} {}", filter.id, filter.config.type_name());
     }
-    for output in &config.outputs {
-        println!("  output {:<16} {}", output.id, output.config.type_name());
+    let checks = runtime()?.block_on(async {
+        tokio::time::timeout(OUTPUT_CHECK_TIMEOUT, pipeline.check_outputs()).await
+    });
+    let checks = checks.unwrap_or_else(|_| {
+        config
+            .outputs
+            .iter()
+            .map(|output| {
+                let timeout = format!("no answer within {OUTPUT_CHECK_TIMEOUT:?}");
+                (output.id.clone(), Err(timeout))
+            })
+            .collect()
+    });
+    let mut warnings = Vec::new();
+    for (output, (_, checked)) in config.outputs.iter().zip(checks) {
+        let seen = match checked {
+            Ok(seen) => seen,
+            Err(warning) => {
+                warnings.push(format!("warning: {}: {warning}", output.id));
+                "not reachable now".to_string()
+            }
+        };
+        println!(
+            "  output {:<16} {:<12} {seen}",
+            output.id,
+            output.config.type_name()
+        );
+    }
+    for warning in warnings {
+        eprintln!("{warning}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long `check` waits for a network output to answer.
+const OUTPUT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn setup(file: PathBuf) -> Result<ExitCode> {
+    let Some((config, _)) = load(&file) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    match runtime()?.block_on(elasticsearch::setup_pipeline(&config)) {
+        Ok(done) => {
+            for line in done {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn replay(file: PathBuf, output: Option<&str>) -> Result<ExitCode> {
+    let Some((config, _)) = load(&file) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    match runtime()?.block_on(elasticsearch::replay_dead_letters(&config, output)) {
+        Ok(summaries) => {
+            for (id, summary) in summaries {
+                println!(
+                    "{id}: replayed {} events from {} files; {} refused again (back in the queue){}",
+                    summary.replayed,
+                    summary.files,
+                    summary.refused_again,
+                    if summary.unreadable > 0 {
+                        format!(
+                            "; {} unreadable lines kept in *.unreadable",
+                            summary.unreadable
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn grok(pattern: &str, patterns_dirs: &[PathBuf]) -> Result<ExitCode> {

@@ -128,7 +128,7 @@ impl Pipeline {
         };
         let mut outputs = Vec::new();
         for spec in &config.outputs {
-            match spec.config.build(&output_context) {
+            match spec.config.build(&output_context, &spec.id) {
                 Ok(output) => outputs.push((spec.id.clone(), output)),
                 Err(error) => errors.push(build_error(&spec.id, &*error)),
             }
@@ -151,6 +151,15 @@ impl Pipeline {
             .iter()
             .map(|(id, input)| (id.clone(), input.describe()))
             .collect()
+    }
+
+    /// For `logpipe check`: each output's id and what it sees now (`Err`: a warning).
+    pub async fn check_outputs(&self) -> Vec<(String, Result<String, String>)> {
+        let mut checks = Vec::new();
+        for (id, output) in &self.outputs {
+            checks.push((id.clone(), output.check().await));
+        }
+        checks
     }
 
     /// Live counters, e.g. for a progress display.

@@ -4,11 +4,11 @@
 
 use super::{BuildContext, BuildError, Filter, FilterOutcome};
 use crate::event::{Event, FieldPath};
+use crate::fingerprint::fnv1a;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// Options of the `drop` filter. The kinds of condition combine with AND; with none, every
 /// event is dropped (as Logstash's `drop`). Events that match but are kept by `percentage` count
@@ -171,9 +171,9 @@ impl DropFilter {
     }
 }
 
-/// A hash of the event that is the same on every run: of its original line when it has one.
+/// A hash of the event that is the same on every run and every build: of its original line
+/// when it has one.
 fn event_hash(event: &Event) -> u64 {
-    let mut hasher = DefaultHasher::new();
     let fields = event.fields();
     let line = fields
         .get("event")
@@ -181,14 +181,13 @@ fn event_hash(event: &Event) -> u64 {
         .or_else(|| fields.get("message"))
         .and_then(Value::as_str);
     match line {
-        Some(line) => line.hash(&mut hasher),
+        Some(line) => fnv1a(line.as_bytes()),
         None => {
             let mut json = Vec::new();
             event.write_json(&mut json);
-            json.hash(&mut hasher);
+            fnv1a(&json)
         }
     }
-    hasher.finish()
 }
 
 impl Filter for DropFilter {

@@ -3,11 +3,12 @@
 //! nginx patterns, pattern files, inline definitions) and the `logpipe grok` debugger.
 
 use super::{BuildContext, BuildError, Filter, FilterOutcome};
+use crate::config::StringList;
 use crate::event::{Event, FieldPath, FieldPathError};
 use grok::parser::{GrokComponent, grok_split};
 use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::{Number, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -123,33 +124,6 @@ impl<'de> Deserialize<'de> for MatchFields {
             }
         }
         deserializer.deserialize_map(MatchVisitor)
-    }
-}
-
-/// One string or a list of strings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StringList(pub Vec<String>);
-
-impl<'de> Deserialize<'de> for StringList {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StringListVisitor;
-        impl<'de> Visitor<'de> for StringListVisitor {
-            type Value = StringList;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or a list of strings")
-            }
-            fn visit_str<E: de::Error>(self, value: &str) -> Result<StringList, E> {
-                Ok(StringList(vec![value.to_string()]))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StringList, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<String>()? {
-                    items.push(item);
-                }
-                Ok(StringList(items))
-            }
-        }
-        deserializer.deserialize_any(StringListVisitor)
     }
 }
 

@@ -96,7 +96,8 @@ impl FilterConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommonFilterOptions {
-    /// Fields to set, `path = "template"`.
+    /// Fields to set, `path = "template"`; a field that already exists gets the value
+    /// appended (it becomes an array), as in Logstash.
     #[serde(default)]
     pub add_field: BTreeMap<FieldPath, Template>,
     /// Tags to add (templates).
@@ -114,8 +115,18 @@ impl CommonFilterOptions {
     /// Applies the options to one event.
     pub fn apply(&self, event: &mut Event) {
         for (path, template) in &self.add_field {
-            let value = template.render(event);
-            event.insert(path, serde_json::Value::String(value));
+            let value = serde_json::Value::String(template.render(event));
+            // As in Logstash: a field that already exists gets the value appended (an array).
+            match event.get_mut(path) {
+                None | Some(serde_json::Value::Null) => {
+                    event.insert(path, value);
+                }
+                Some(serde_json::Value::Array(items)) => items.push(value),
+                Some(existing) => {
+                    let previous = std::mem::take(existing);
+                    *existing = serde_json::Value::Array(vec![previous, value]);
+                }
+            }
         }
         for template in &self.add_tag {
             let tag = template.render(event);
@@ -149,5 +160,30 @@ impl FilterStage {
             FilterOutcome::Failure => true,
             FilterOutcome::Drop => false,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn common_options_add_fields_and_tags_then_remove_fields() {
+        let options: CommonFilterOptions = toml::from_str(
+            r#"add_field = { "event.dataset" = "nginx.%{kind}", seen = "yes" }
+add_tag = ["parsed", "%{kind}"]
+remove_field = ["kind"]"#,
+        )
+        .unwrap();
+        let mut event = Event::from_line("x".into(), "2000-01-01T00:00:00.000Z");
+        event.insert(&FieldPath::parse("kind").unwrap(), json!("access"));
+        event.insert(&FieldPath::parse("seen").unwrap(), json!("before"));
+        options.apply(&mut event);
+        let fields = event.fields();
+        assert_eq!(fields["event"]["dataset"], json!("nginx.access"));
+        assert_eq!(fields["seen"], json!(["before", "yes"]));
+        assert_eq!(fields["tags"], json!(["parsed", "access"]));
+        assert!(fields.get("kind").is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! Outputs: tasks that deliver filtered batches and complete each batch's acknowledgement
 //! once it is durably delivered.
 
+pub mod elasticsearch;
 pub mod file;
 pub mod stdout;
 
@@ -28,10 +29,19 @@ pub struct OutputContext {
     pub abort: CancellationToken,
 }
 
+/// What `logpipe check` learns from an output: a line to show, or a warning.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
+
 /// A running destination of events.
 pub trait Output: Send {
     /// Delivers batches until the channel closes, completing each batch's `ack` after delivery.
     fn run(self: Box<Self>, context: OutputContext) -> OutputFuture;
+
+    /// For `logpipe check`: whether the destination can be reached (a network output tries
+    /// it once); `Err` is shown as a warning. Nothing to say by default.
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(async { Ok(String::new()) })
+    }
 }
 
 /// What building an output may need besides its config.
@@ -53,6 +63,8 @@ pub enum OutputConfig {
     Stdout(stdout::StdoutOutputConfig),
     /// JSON lines appended to files named by a template.
     File(file::FileOutputConfig),
+    /// Bulk requests to Elasticsearch or OpenSearch.
+    Elasticsearch(Box<elasticsearch::ElasticsearchOutputConfig>),
 }
 
 impl OutputConfig {
@@ -61,14 +73,22 @@ impl OutputConfig {
         match self {
             OutputConfig::Stdout(_) => "stdout",
             OutputConfig::File(_) => "file",
+            OutputConfig::Elasticsearch(_) => "elasticsearch",
         }
     }
 
-    /// Builds the output.
-    pub fn build(&self, context: &OutputBuildContext) -> Result<Box<dyn Output>, OutputError> {
+    /// Builds the output with id `id`.
+    pub fn build(
+        &self,
+        context: &OutputBuildContext,
+        id: &str,
+    ) -> Result<Box<dyn Output>, OutputError> {
         Ok(match self {
             OutputConfig::Stdout(config) => Box::new(stdout::StdoutOutput::build(config, context)?),
             OutputConfig::File(config) => Box::new(file::FileOutput::build(config, context)?),
+            OutputConfig::Elasticsearch(config) => Box::new(
+                elasticsearch::ElasticsearchOutput::build(config, context, id)?,
+            ),
         })
     }
 }

@@ -7,6 +7,7 @@ mod registry;
 
 use super::{Input, InputBuildContext, InputContext, InputError, InputFuture};
 use crate::codec::{LineDecoder, UnknownCharset};
+use crate::config::StringList;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 pub struct FileInputConfig {
     /// Glob or list of globs of the files to read, relative to the pipeline file.
-    pub path: OneOrMany,
+    pub path: StringList,
     /// Globs of files to leave out, matched against the full path and against the file name.
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -42,26 +43,6 @@ pub struct FileInputConfig {
         with = "crate::config::duration"
     )]
     pub partial_line_timeout: Duration,
-}
-
-/// One string or a list of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    /// A single value.
-    One(String),
-    /// Several values.
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    /// The values as a list.
-    pub fn to_vec(&self) -> Vec<String> {
-        match self {
-            OneOrMany::One(value) => vec![value.clone()],
-            OneOrMany::Many(values) => values.clone(),
-        }
-    }
 }
 
 /// How the input reads its files.
@@ -134,7 +115,7 @@ impl FileInput {
     ) -> Result<FileInput, FileInputError> {
         let globs: Vec<String> = config
             .path
-            .to_vec()
+            .0
             .iter()
             .map(|glob| absolute(&context.config_dir, glob))
             .collect();

@@ -108,6 +108,7 @@ struct Reader {
     /// Decoded lines of the last chunk, and the offset of each one's first byte.
     lines: Vec<(Event, u64)>,
     log_file_path: FieldPath,
+    log_file_fingerprint: FieldPath,
     log_offset: FieldPath,
     warned: HashSet<String>,
     first_discovery: bool,
@@ -132,6 +133,7 @@ pub fn run(settings: ReaderSettings, context: InputContext) -> Result<(), InputE
         buffer: vec![0; READ_CHUNK],
         lines: Vec::new(),
         log_file_path: FieldPath::parse("log.file.path")?,
+        log_file_fingerprint: FieldPath::parse("log.file.fingerprint")?,
         log_offset: FieldPath::parse("log.offset")?,
         warned: HashSet::new(),
         first_discovery: true,
@@ -351,29 +353,48 @@ impl Reader {
 
     /// Files shorter than the fingerprint length get their fingerprint extended as they grow.
     fn refresh_fingerprints(&mut self) {
-        for file in &self.files {
-            let Source::Plain(handle) = &file.source else {
-                continue;
-            };
-            let Some(state) = self.registry.get(&file.key) else {
-                continue;
-            };
-            if state.fingerprint_len >= FINGERPRINT_BYTES {
-                continue;
-            }
-            let size = handle.metadata().map_or(0, |m| m.len());
-            let want = usize::try_from(size)
-                .unwrap_or(usize::MAX)
-                .min(FINGERPRINT_BYTES);
-            if want > state.fingerprint_len
-                && let Ok(head) = read_head(handle, want)
-            {
-                let mut updated = state.clone();
-                updated.fingerprint = fingerprint(&head);
-                updated.fingerprint_len = head.len();
-                self.registry.set(file.key.clone(), updated);
-            }
+        for index in 0..self.files.len() {
+            self.refresh_fingerprint(index);
         }
+    }
+
+    /// Extends the fingerprint of file `index` over its first bytes, up to the fingerprint
+    /// length, if it is shorter and the file has grown.
+    fn refresh_fingerprint(&mut self, index: usize) {
+        let file = &self.files[index];
+        let Source::Plain(handle) = &file.source else {
+            return;
+        };
+        let Some(state) = self.registry.get(&file.key) else {
+            return;
+        };
+        if state.fingerprint_len >= FINGERPRINT_BYTES {
+            return;
+        }
+        let size = handle.metadata().map_or(0, |m| m.len());
+        let want = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .min(FINGERPRINT_BYTES);
+        if want > state.fingerprint_len
+            && let Ok(head) = read_head(handle, want)
+        {
+            let mut updated = state.clone();
+            updated.fingerprint = fingerprint(&head);
+            updated.fingerprint_len = head.len();
+            self.registry.set(file.key.clone(), updated);
+        }
+    }
+
+    /// `log.file.fingerprint` for the lines of file `index`: the fingerprint of its first
+    /// bytes (up to 256), as hex. With `log.offset` it names a line for good (the Elasticsearch
+    /// output's `document_id = "fingerprint"`), across renames and restarts.
+    fn fingerprint_field(&mut self, index: usize) -> Value {
+        self.refresh_fingerprint(index);
+        let fingerprint = self
+            .registry
+            .get(&self.files[index].key)
+            .map_or(0, |state| state.fingerprint);
+        Value::String(format!("{fingerprint:016x}"))
     }
 
     /// copytruncate: a file now shorter than what we read is read again from 0.
@@ -393,7 +414,15 @@ impl Reader {
         file.read_offset = 0;
         file.framer = self.settings.decoder.framer(0);
         file.at_end = false;
-        self.registry.reset(&file.key, 0);
+        let key = file.key.clone();
+        self.registry.reset(&key, 0);
+        // New content: its fingerprint starts again from its first bytes.
+        if let Some(state) = self.registry.get(&key) {
+            let mut updated = state.clone();
+            updated.fingerprint = fingerprint(b"");
+            updated.fingerprint_len = 0;
+            self.registry.set(key, updated);
+        }
     }
 
     /// Reads up to `limit` bytes of file `index` into the batch. Returns whether it read any.
@@ -484,9 +513,11 @@ impl Reader {
     fn take_lines(&mut self, index: usize, resume: u64) {
         let key = self.files[index].key.clone();
         let path = Value::String(self.files[index].path.clone());
+        let fingerprint = self.fingerprint_field(index);
         let mut lines = std::mem::take(&mut self.lines).into_iter().peekable();
         while let Some((mut event, offset)) = lines.next() {
             event.insert(&self.log_file_path, path.clone());
+            event.insert(&self.log_file_fingerprint, fingerprint.clone());
             event.insert(&self.log_offset, Value::from(offset));
             self.batch.events.push(event);
             if self.batch.events.len() >= self.batch.capacity

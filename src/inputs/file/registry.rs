@@ -34,9 +34,7 @@ impl FileKey {
 
 /// FNV-1a over the first bytes of a file: stable across builds and platforms.
 pub fn fingerprint(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    crate::fingerprint::fnv1a(bytes)
 }
 
 /// One file's saved state.

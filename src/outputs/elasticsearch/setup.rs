@@ -1,0 +1,263 @@
+//! `logpipe setup` (and `setup = true`): installs the ECS component template and an index
+//! template for the output's indices (or data stream), and, with `kibana_url`, imports the
+//! data view and the nginx dashboard. Idempotent: what is already installed is left alone.
+
+use super::ElasticsearchOutputConfig;
+use super::client::{Client, RequestError};
+use crate::fingerprint::fnv1a;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The component template with the ECS mappings of the nginx fields (shipped in `setup/`).
+const COMPONENT_TEMPLATE: &str =
+    include_str!("../../../setup/elasticsearch/component-template-nginx-ecs.json");
+/// Kibana saved objects: data view and dashboard; `@@INDEX_PATTERN@@` is the index pattern.
+const KIBANA_OBJECTS: &str = include_str!("../../../setup/kibana/nginx-dashboard.ndjson");
+/// Name of the component template.
+pub const COMPONENT_TEMPLATE_NAME: &str = "logpipe-nginx-ecs";
+/// Priority of the index template: above Elasticsearch's built-in `logs-*-*` (100).
+const TEMPLATE_PRIORITY: u64 = 200;
+
+/// Why setup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A request failed.
+    #[error("setup: {what} failed: {error}")]
+    Request { what: String, error: RequestError },
+    /// A shipped asset is not valid JSON (a bug in the build).
+    #[error("setup: the bundled {0} is not valid JSON")]
+    Asset(&'static str),
+}
+
+/// What setup installs for one output.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    template_name: String,
+    index_patterns: Vec<String>,
+    data_stream: bool,
+    kibana_url: Option<String>,
+}
+
+impl Setup {
+    /// The templates for `config`'s indices.
+    pub fn new(config: &ElasticsearchOutputConfig, output_id: &str) -> Setup {
+        let pattern = if config.data_stream {
+            format!(
+                "{}-{}-*",
+                config.data_stream_type, config.data_stream_dataset
+            )
+        } else {
+            index_pattern(config.index.source())
+        };
+        Setup {
+            template_name: config
+                .template_name
+                .clone()
+                .unwrap_or_else(|| format!("logpipe-{output_id}")),
+            index_patterns: vec![pattern],
+            data_stream: config.data_stream,
+            kibana_url: config
+                .kibana_url
+                .clone()
+                .filter(|url| !url.is_empty())
+                .map(|url| url.trim_end_matches('/').to_string()),
+        }
+    }
+
+    /// The index pattern the templates and the data view cover.
+    pub fn index_pattern(&self) -> &str {
+        self.index_patterns.first().map_or("*", String::as_str)
+    }
+
+    /// Installs what is missing or different; returns one line per step.
+    pub async fn run(&self, client: &Client) -> Result<Vec<String>, SetupError> {
+        let mut done = Vec::new();
+        let component: Value = serde_json::from_str(COMPONENT_TEMPLATE)
+            .map_err(|_| SetupError::Asset("component template"))?;
+        done.push(
+            put_if_changed(
+                client,
+                &format!("/_component_template/{COMPONENT_TEMPLATE_NAME}"),
+                "component_templates",
+                component,
+            )
+            .await?,
+        );
+        let mut template = json!({
+            "index_patterns": self.index_patterns,
+            "composed_of": [COMPONENT_TEMPLATE_NAME],
+            "priority": TEMPLATE_PRIORITY,
+            "_meta": { "managed_by": "logpipe" },
+        });
+        if self.data_stream {
+            template["data_stream"] = json!({});
+        }
+        done.push(
+            put_if_changed(
+                client,
+                &format!("/_index_template/{}", self.template_name),
+                "index_templates",
+                template,
+            )
+            .await?,
+        );
+        if let Some(kibana) = &self.kibana_url {
+            done.push(self.import_kibana_objects(client, kibana).await?);
+        }
+        Ok(done)
+    }
+
+    async fn import_kibana_objects(
+        &self,
+        client: &Client,
+        kibana: &str,
+    ) -> Result<String, SetupError> {
+        // The pattern goes into JSON strings: escape it as JSON (without the quotes).
+        let escaped = serde_json::to_string(self.index_pattern())
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string();
+        let objects = KIBANA_OBJECTS.replace("@@INDEX_PATTERN@@", &escaped);
+        let count = objects
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .count();
+        let part = reqwest::multipart::Part::bytes(objects.into_bytes())
+            .file_name("logpipe-nginx.ndjson")
+            .mime_str("application/ndjson")
+            .map_err(|_| SetupError::Asset("kibana objects"))?;
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let url = format!("{kibana}/api/saved_objects/_import?overwrite=true");
+        let response = client
+            .send_form(&url, form)
+            .await
+            .map_err(|error| SetupError::Request {
+                what: "importing the Kibana dashboard".to_string(),
+                error,
+            })?;
+        let answer: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        if answer["success"] == json!(false) {
+            return Err(SetupError::Request {
+                what: "importing the Kibana dashboard".to_string(),
+                error: RequestError::Status {
+                    url,
+                    status: response.status,
+                    body: answer["errors"].to_string(),
+                },
+            });
+        }
+        Ok(format!(
+            "Kibana: imported {count} saved objects (data view `{}`, dashboard \"logpipe — nginx access logs\")",
+            self.index_pattern()
+        ))
+    }
+}
+
+/// The index pattern a template covers: each `%{…}` of the index template becomes `*`.
+pub fn index_pattern(index: &str) -> String {
+    let mut pattern = String::with_capacity(index.len());
+    let mut rest = index;
+    while let Some(start) = rest.find("%{") {
+        pattern.push_str(&rest[..start]);
+        match rest[start..].find('}') {
+            Some(end) => {
+                if !pattern.ends_with('*') {
+                    pattern.push('*');
+                }
+                rest = &rest[start + end + 1..];
+            }
+            None => {
+                pattern.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    pattern.push_str(rest);
+    pattern
+}
+
+/// PUTs `body` at `path` unless the installed one carries the same content hash in
+/// `_meta.logpipe_hash`. `list_key` is where the GET answer lists the templates.
+async fn put_if_changed(
+    client: &Client,
+    path: &str,
+    list_key: &str,
+    mut body: Value,
+) -> Result<String, SetupError> {
+    let hash = format!("{:016x}", fnv1a(body.to_string().as_bytes()));
+    body["_meta"]["logpipe_hash"] = json!(hash);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let installed = match client
+        .send(Method::GET, path, "application/json", None, false)
+        .await
+    {
+        Ok(response) => serde_json::from_slice::<Value>(&response.body).unwrap_or(Value::Null),
+        Err(RequestError::Status { status, .. }) if status.as_u16() == 404 => Value::Null,
+        Err(error) => {
+            return Err(SetupError::Request {
+                what: format!("reading {path}"),
+                error,
+            });
+        }
+    };
+    let kind = list_key.trim_end_matches('s').replace('_', " ");
+    let same = installed[list_key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["name"] == json!(name))
+        .any(|entry| {
+            let inner = entry
+                .get("index_template")
+                .or_else(|| entry.get("component_template"))
+                .unwrap_or(&Value::Null);
+            inner["_meta"]["logpipe_hash"] == json!(hash)
+        });
+    if same {
+        return Ok(format!("{kind} `{name}` is up to date"));
+    }
+    client
+        .send(
+            Method::PUT,
+            path,
+            "application/json",
+            Some(body.to_string().into_bytes()),
+            false,
+        )
+        .await
+        .map_err(|error| SetupError::Request {
+            what: format!("installing {kind} `{name}`"),
+            error,
+        })?;
+    Ok(format!("{kind} `{name}` installed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_templates_become_wildcard_patterns() {
+        assert_eq!(index_pattern("nginx-%{+yyyy.MM.dd}"), "nginx-*");
+        assert_eq!(
+            index_pattern("logs-%{[event][dataset]}-%{+yyyy}"),
+            "logs-*-*"
+        );
+        assert_eq!(index_pattern("%{a}%{b}-x"), "*-x");
+        assert_eq!(index_pattern("fixed"), "fixed");
+    }
+
+    #[test]
+    fn bundled_assets_are_valid() {
+        let component: Value = serde_json::from_str(COMPONENT_TEMPLATE).unwrap();
+        assert!(component["template"]["mappings"]["properties"].is_object());
+        for line in KIBANA_OBJECTS
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+        {
+            let object: Value = serde_json::from_str(line).unwrap();
+            assert!(object["id"].is_string() && object["type"].is_string());
+        }
+        assert!(KIBANA_OBJECTS.contains("@@INDEX_PATTERN@@"));
+    }
+}
