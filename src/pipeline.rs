@@ -178,6 +178,10 @@ impl Pipeline {
         let (batch_sender, batch_receiver) = mpsc::channel::<Batch>(settings.channel_capacity);
         let batch_receiver = Arc::new(Mutex::new(batch_receiver));
 
+        // Cancelled by a signal, or when an output fails: the inputs stop and the pipeline
+        // drains, so a dead output does not leave the inputs reading for nobody.
+        let stop = shutdown.child_token();
+        let output_failure: Arc<Mutex<Option<PipelineError>>> = Arc::default();
         let mut output_senders = Vec::new();
         let mut output_tasks = Vec::new();
         for (id, output) in self.outputs {
@@ -188,7 +192,24 @@ impl Pipeline {
                 batches: receiver,
                 abort: abort.clone(),
             };
-            output_tasks.push((id, tokio::spawn(output.run(context))));
+            let stop = stop.clone();
+            let failure = Arc::clone(&output_failure);
+            let output_id = id.clone();
+            let task = tokio::spawn(async move {
+                let result = output.run(context).await;
+                if let Err(error) = &result {
+                    tracing::error!(component = %output_id, "{error}; stopping the pipeline");
+                    if let Ok(mut slot) = failure.lock() {
+                        slot.get_or_insert(PipelineError::Failed {
+                            id: output_id.clone(),
+                            message: error.to_string(),
+                        });
+                    }
+                    stop.cancel();
+                }
+                result
+            });
+            output_tasks.push((id, task));
         }
 
         let mut worker_threads = Vec::new();
@@ -216,7 +237,7 @@ impl Pipeline {
             let context = InputContext {
                 id: id.clone(),
                 batches: batch_sender.clone(),
-                shutdown: shutdown.child_token(),
+                shutdown: stop.child_token(),
                 checkpoint: CheckpointFile::new(&data_dir, &id),
                 batch_size: settings.batch_size,
             };
@@ -244,7 +265,7 @@ impl Pipeline {
         tokio::pin!(stages);
 
         let deadline_after_shutdown = async {
-            shutdown.cancelled().await;
+            stop.cancelled().await;
             tokio::time::sleep(settings.shutdown_timeout).await;
         };
         let (tag_counts, error, timed_out) = tokio::select! {
@@ -263,7 +284,8 @@ impl Pipeline {
                 }
             }
         };
-        if let Some(error) = error {
+        let failed_output = output_failure.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(error) = failed_output.or(error) {
             return Err(error);
         }
         let mut failures = BTreeMap::new();

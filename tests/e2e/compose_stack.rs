@@ -40,7 +40,9 @@ fn environment(service: &Value) -> BTreeMap<String, String> {
         Value::Array(items) => items
             .iter()
             .map(|item| {
-                let item = item.as_str().unwrap_or_else(|| panic!("environment item {item}"));
+                let item = item
+                    .as_str()
+                    .unwrap_or_else(|| panic!("environment item {item}"));
                 match item.split_once('=') {
                     Some((key, value)) => (key.to_string(), value.to_string()),
                     None => (item.to_string(), String::new()),
@@ -140,7 +142,8 @@ fn dockerfile_instructions() -> Vec<(String, String)> {
             }
             None => {
                 current.push_str(line);
-                let (keyword, arguments) = current.split_once(' ').unwrap_or((&current, ""));
+                let (keyword, arguments) =
+                    current.split_once(' ').unwrap_or((current.as_str(), ""));
                 instructions.push((keyword.to_uppercase(), arguments.trim().to_string()));
                 current.clear();
             }
@@ -168,9 +171,10 @@ fn mapping<'a>(properties: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 fn component_template_properties() -> Value {
-    let template: Value =
-        serde_json::from_str(&read("setup/elasticsearch/component-template-nginx-ecs.json"))
-            .unwrap_or_else(|e| panic!("the component template is not valid JSON: {e}"));
+    let template: Value = serde_json::from_str(&read(
+        "setup/elasticsearch/component-template-nginx-ecs.json",
+    ))
+    .unwrap_or_else(|e| panic!("the component template is not valid JSON: {e}"));
     template["template"]["mappings"]["properties"].clone()
 }
 
@@ -272,7 +276,11 @@ fn compose_stack_publishes_its_ports_and_points_logpipe_at_elasticsearch_and_kib
     let build_context = logpipe["build"]
         .as_str()
         .or_else(|| logpipe["build"]["context"].as_str());
-    assert_eq!(build_context, Some("."), "logpipe is built from this repository");
+    assert_eq!(
+        build_context,
+        Some("."),
+        "logpipe is built from this repository"
+    );
     let volumes: Vec<&str> = logpipe["volumes"]
         .as_array()
         .map(|volumes| volumes.iter().filter_map(Value::as_str).collect())
@@ -283,15 +291,23 @@ fn compose_stack_publishes_its_ports_and_points_logpipe_at_elasticsearch_and_kib
     );
 
     let image_tag = |name: &str| {
-        let image = service(&compose, name)["image"].as_str().unwrap_or_default();
+        let image = service(&compose, name)["image"]
+            .as_str()
+            .unwrap_or_default();
         image.rsplit_once(':').map(|(_, tag)| tag.to_string())
     };
     let stack_version = image_tag("elasticsearch");
     assert!(
-        stack_version.as_deref().is_some_and(|v| v.starts_with("8.")),
+        stack_version
+            .as_deref()
+            .is_some_and(|v| v.starts_with("8.")),
         "elasticsearch is pinned to an 8.x version: {stack_version:?}"
     );
-    assert_eq!(image_tag("kibana"), stack_version, "kibana matches elasticsearch");
+    assert_eq!(
+        image_tag("kibana"),
+        stack_version,
+        "kibana matches elasticsearch"
+    );
 
     let required = required_compose_variables(&read("docker-compose.yml"));
     let example = read(".env.example");
@@ -301,7 +317,10 @@ fn compose_stack_publishes_its_ports_and_points_logpipe_at_elasticsearch_and_kib
         .filter_map(|line| line.split_once('=').map(|(key, _)| key.trim()))
         .collect();
     for name in &required {
-        assert!(defined.contains(name.as_str()), ".env.example defines {name}");
+        assert!(
+            defined.contains(name.as_str()),
+            ".env.example defines {name}"
+        );
     }
     assert!(required.contains("ELASTIC_PASSWORD") && required.contains("KIBANA_PASSWORD"));
 }
@@ -318,7 +337,10 @@ fn dockerfile_has_two_stages_runs_as_a_non_root_user_and_ships_setup_and_pipelin
     };
     assert_eq!(of("FROM").len(), 2, "a build stage and a runtime stage");
 
-    let user = of("USER").last().copied().expect("the Dockerfile sets a USER");
+    let user = of("USER")
+        .last()
+        .copied()
+        .expect("the Dockerfile sets a USER");
     let user_name = user.split(':').next().unwrap_or(user);
     assert!(
         !["root", "0"].contains(&user_name),
@@ -327,7 +349,9 @@ fn dockerfile_has_two_stages_runs_as_a_non_root_user_and_ships_setup_and_pipelin
 
     let copies = of("COPY");
     assert!(
-        copies.iter().any(|c| c.starts_with("--from=") && c.contains("logpipe")),
+        copies
+            .iter()
+            .any(|c| c.starts_with("--from=") && c.contains("logpipe")),
         "the runtime stage copies the binary from the build stage: {copies:?}"
     );
     for directory in ["setup/", "pipelines/", "patterns/"] {
@@ -399,11 +423,26 @@ fn kibana_saved_objects_are_one_object_per_line_with_resolvable_references() {
         .filter_map(|r| r["name"].as_str())
         .collect();
     let panels = json_attribute(dashboard, &["panelsJSON"]);
-    let panels = panels.as_array().expect("panelsJSON is a list");
-    assert_eq!(panels.len(), objects.len() - 2, "a panel per visualization and search");
-    for panel in panels {
-        let name = panel["panelRefName"].as_str().expect("panels are by reference");
-        assert!(reference_names.contains(name), "panel reference {name} exists");
+    for panel in panels.as_array().expect("panelsJSON is a list") {
+        let name = panel["panelRefName"]
+            .as_str()
+            .expect("panels are by reference");
+        assert!(
+            reference_names.contains(name),
+            "panel reference {name} exists"
+        );
+    }
+    let on_dashboard: HashSet<&str> = dashboard["references"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    for object in &objects {
+        if matches!(object["type"].as_str(), Some("visualization" | "search")) {
+            let id = object["id"].as_str().unwrap_or_default();
+            assert!(on_dashboard.contains(id), "{id} is on the dashboard");
+        }
     }
 
     // Every field a panel aggregates on or shows is mapped by the component template.
@@ -414,7 +453,10 @@ fn kibana_saved_objects_are_one_object_per_line_with_resolvable_references() {
             Some("visualization") => {
                 let state = json_attribute(object, &["visState"]);
                 let aggs = state["aggs"].as_array().expect("visState has aggs");
-                fields.extend(aggs.iter().filter_map(|a| a["params"]["field"].as_str().map(String::from)));
+                fields.extend(
+                    aggs.iter()
+                        .filter_map(|a| a["params"]["field"].as_str().map(String::from)),
+                );
                 json_attribute(object, &["kibanaSavedObjectMeta", "searchSourceJSON"]);
             }
             Some("search") => {
@@ -436,12 +478,16 @@ fn kibana_saved_objects_are_one_object_per_line_with_resolvable_references() {
 
 #[test]
 fn component_template_maps_the_ecs_fields_logpipe_writes() {
-    let template: Value =
-        serde_json::from_str(&read("setup/elasticsearch/component-template-nginx-ecs.json"))
-            .expect("the component template is valid JSON");
+    let template: Value = serde_json::from_str(&read(
+        "setup/elasticsearch/component-template-nginx-ecs.json",
+    ))
+    .expect("the component template is valid JSON");
     assert_eq!(template["_meta"]["managed_by"], "logpipe");
     let properties = &template["template"]["mappings"]["properties"];
-    assert!(properties.is_object(), "template.mappings.properties is an object");
+    assert!(
+        properties.is_object(),
+        "template.mappings.properties is an object"
+    );
     let expected = [
         ("@timestamp", "date"),
         ("message", "text"),
@@ -466,11 +512,11 @@ fn component_template_maps_the_ecs_fields_logpipe_writes() {
         .as_array()
         .expect("dynamic templates");
     assert!(
-        dynamic.iter().any(|t| t
-            .as_object()
-            .and_then(|t| t.values().next())
-            .is_some_and(|t| t["match_mapping_type"] == "string"
-                && t["mapping"]["type"] == "keyword")),
+        dynamic.iter().any(
+            |t| t.as_object().and_then(|t| t.values().next()).is_some_and(
+                |t| t["match_mapping_type"] == "string" && t["mapping"]["type"] == "keyword"
+            )
+        ),
         "other strings are mapped as keyword"
     );
 }

@@ -2,9 +2,12 @@
 //! behaviour; see DESIGN.md).
 
 mod charsets_and_junk;
+mod compose_stack;
 mod config_errors;
+mod elasticsearch_output;
 mod grok_cli;
 mod nginx_real_logs;
 mod sample_pipeline;
+mod servers;
 mod support;
 mod tail_follows_files;

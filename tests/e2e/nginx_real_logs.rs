@@ -1,58 +1,20 @@
 //! Real nginx writes the access log (IPv4 and IPv6 clients, several methods, a bad request
 //! with binary junk); the bundled NGINX_COMBINED pattern must parse every line of it.
 
+use crate::servers::{Nginx, free_port};
 use crate::support::*;
 use serde_json::json;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct Nginx {
-    child: Child,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_nginx(dir: &Path, port: u16) -> Nginx {
-    let d = dir.display();
-    let config = format!(
-        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{ worker_connections 64; }}\n\
-         http {{\n  access_log {d}/access.log combined;\n\
-           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
-           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-           server {{\n    listen 127.0.0.1:{port};\n    listen [::1]:{port};\n\
-             location = /missing {{ return 404; }}\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n}}\n"
+    let servers = format!(
+        "  server {{\n    listen 127.0.0.1:{port};\n    listen [::1]:{port};\n\
+         location = /missing {{ return 404; }}\n    location / {{ return 200 \"ok\\n\"; }}\n  }}"
     );
-    std::fs::write(dir.join("nginx.conf"), config).unwrap();
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(dir.join("nginx.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx must be installed (scripts/test installs it)");
-    wait_until("nginx to listen", Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    Nginx { child }
+    Nginx::start(dir, &servers, port)
 }
 
 /// Sends raw bytes as one request and reads the whole answer.
@@ -85,8 +47,20 @@ fn every_line_nginx_writes_is_parsed_by_nginx_combined() {
     for (address, raw) in &requests {
         request(address, raw);
     }
-    drop(nginx);
+    // nginx writes a request's log line after it answered: wait for all of them.
     let log = dir.path().join("access.log");
+    let logged = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    wait_until(
+        "nginx to log every request",
+        Duration::from_secs(10),
+        || logged() >= requests.len(),
+    );
+    drop(nginx);
     let written = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(written.lines().count(), requests.len(), "{written}");
 

@@ -1,0 +1,509 @@
+//! Real servers the end-to-end tests start on free loopback ports and stop at drop:
+//! osmem-server (an OpenSearch-compatible server standing in for Elasticsearch), nginx, a
+//! fault-injecting HTTP proxy, and a recording HTTP server; plus a minimal HTTP client.
+
+use crate::support::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
+pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// `http` that expects a 2xx JSON answer.
+pub fn http_json(method: &str, url: &str, body: Option<&str>) -> Value {
+    let (status, text) = http(method, url, body);
+    assert!(
+        (200..300).contains(&status),
+        "{method} {url}: {status} {text}"
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {url}: {e}: {text}"))
+}
+
+/// osmem-server, installed by scripts/test in the project's `.venv`.
+pub struct Osmem {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+fn osmem_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("OSMEM_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let lib = repo().join(".venv/lib");
+    std::fs::read_dir(&lib)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| {
+            entry
+                .path()
+                .join("site-packages/osmem_server/bin/osmem-server")
+        })
+        .find(|path| path.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "osmem-server is not installed under {}; run scripts/test",
+                lib.display()
+            )
+        })
+}
+
+impl Osmem {
+    /// Starts a new, empty server on a free port.
+    pub fn start() -> Osmem {
+        let mut child = Command::new(osmem_binary())
+            .args(["-addr", "127.0.0.1:0", "-no-stdin-watch", "-no-ja"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start osmem-server");
+        let stdout = child.stdout.take().expect("osmem stdout");
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("osmem first line");
+        let info: Value = serde_json::from_str(&first).expect("osmem prints its URL as JSON");
+        let url = info["url"].as_str().expect("osmem url").to_string();
+        Osmem { child, url }
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+
+    /// Documents in `index` (a pattern is fine).
+    pub fn count(&self, index: &str) -> u64 {
+        let (status, body) = http("GET", &format!("{}/{index}/_count", self.url), None);
+        if status == 404 {
+            return 0;
+        }
+        let answer: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        answer["count"].as_u64().unwrap_or(0)
+    }
+
+    /// Every document of `index` (`_source`), in `log.offset` order (pages of 10,000 with
+    /// `search_after`, so the events of one file each come once).
+    pub fn documents(&self, index: &str) -> Vec<Value> {
+        let mut documents = Vec::new();
+        let mut after: Option<Value> = None;
+        loop {
+            let mut query = serde_json::json!({
+                "size": 10_000,
+                "query": {"match_all": {}},
+                "sort": [{"log.offset": "asc"}],
+            });
+            if let Some(after) = &after {
+                query["search_after"] = after.clone();
+            }
+            let answer = http_json(
+                "POST",
+                &format!("{}/{index}/_search", self.url),
+                Some(&query.to_string()),
+            );
+            let hits = answer["hits"]["hits"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let Some(last) = hits.last() else {
+                return documents;
+            };
+            after = Some(last["sort"].clone());
+            documents.extend(hits.iter().map(|hit| hit["_source"].clone()));
+        }
+    }
+}
+
+impl Drop for Osmem {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// nginx with a test's own configuration (the `http {}` block's servers), as a foreground
+/// process writing its logs in `dir`.
+pub struct Nginx {
+    child: Child,
+}
+
+impl Nginx {
+    /// Starts nginx with `servers` inside `http {}` and waits until `port` accepts.
+    pub fn start(dir: &Path, servers: &str, port: u16) -> Nginx {
+        let d = dir.display();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log {d}/access.log combined;\n\
+               client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
+               uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n{servers}\n}}\n"
+        );
+        std::fs::write(dir.join("nginx.conf"), config).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx must be installed (scripts/test installs it)");
+        wait_until("nginx to listen", Duration::from_secs(10), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Nginx { child }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the fault proxy does with the next requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass requests to the upstream server.
+    None,
+    /// Close every connection at once (the server is down).
+    Down,
+    /// Answer every request with this status and an error body.
+    Status(u16),
+}
+
+/// An HTTP proxy in front of a server that injects faults, and counts requests by path.
+pub struct FaultProxy {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    fault: Arc<AtomicU16>,
+    down: Arc<AtomicBool>,
+    /// Requests seen (all, including refused ones).
+    pub requests: Arc<AtomicUsize>,
+    /// `_bulk` requests passed to the upstream.
+    pub bulk_forwarded: Arc<AtomicUsize>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` (`host:port`).
+    pub fn start(upstream: &str) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let proxy = FaultProxy {
+            url,
+            fault: Arc::new(AtomicU16::new(0)),
+            down: Arc::new(AtomicBool::new(false)),
+            requests: Arc::default(),
+            bulk_forwarded: Arc::default(),
+            stopped: Arc::default(),
+        };
+        let upstream = upstream.to_string();
+        let (fault, down, requests, bulk, stopped) = (
+            Arc::clone(&proxy.fault),
+            Arc::clone(&proxy.down),
+            Arc::clone(&proxy.requests),
+            Arc::clone(&proxy.bulk_forwarded),
+            Arc::clone(&proxy.stopped),
+        );
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                if down.load(Ordering::Relaxed) {
+                    drop(client);
+                    continue;
+                }
+                let (upstream, fault, down, requests, bulk) = (
+                    upstream.clone(),
+                    Arc::clone(&fault),
+                    Arc::clone(&down),
+                    Arc::clone(&requests),
+                    Arc::clone(&bulk),
+                );
+                std::thread::spawn(move || {
+                    serve_connection(client, &upstream, &fault, &down, &requests, &bulk)
+                });
+            }
+        });
+        proxy
+    }
+
+    /// Sets what happens to the next requests.
+    pub fn set(&self, fault: Fault) {
+        match fault {
+            Fault::None => {
+                self.down.store(false, Ordering::Relaxed);
+                self.fault.store(0, Ordering::Relaxed);
+            }
+            Fault::Down => self.down.store(true, Ordering::Relaxed),
+            Fault::Status(status) => {
+                self.down.store(false, Ordering::Relaxed);
+                self.fault.store(status, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One HTTP request read off a connection.
+pub struct RawRequest {
+    /// `POST /_bulk HTTP/1.1`.
+    pub request_line: String,
+    /// Header lines as written.
+    pub headers: Vec<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl RawRequest {
+    /// The value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// Reads one request (headers and Content-Length body); `None` at end of stream.
+pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawRequest> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end().to_string();
+        if line.is_empty() {
+            break;
+        }
+        headers.push(line);
+    }
+    let mut request = RawRequest {
+        request_line: request_line.trim_end().to_string(),
+        headers,
+        body: Vec::new(),
+    };
+    let length: usize = request
+        .header("content-length")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    request.body = vec![0; length];
+    reader.read_exact(&mut request.body).ok()?;
+    Some(request)
+}
+
+fn serve_connection(
+    client: TcpStream,
+    upstream: &str,
+    fault: &AtomicU16,
+    down: &AtomicBool,
+    requests: &AtomicUsize,
+    bulk: &AtomicUsize,
+) {
+    let _ = client.set_nonblocking(false);
+    let mut writer = match client.try_clone() {
+        Ok(writer) => writer,
+        Err(_) => return,
+    };
+    let mut reader = BufReader::new(client);
+    while let Some(request) = read_request(&mut reader) {
+        requests.fetch_add(1, Ordering::Relaxed);
+        if down.load(Ordering::Relaxed) {
+            return;
+        }
+        let status = fault.load(Ordering::Relaxed);
+        if status != 0 {
+            let body = format!(
+                r#"{{"error":{{"type":"injected","reason":"fault proxy"}},"status":{status}}}"#
+            );
+            let answer = format!(
+                "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if writer.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
+        }
+        if request.request_line.contains("/_bulk") {
+            bulk.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(answer) = forward(upstream, &request) else {
+            return;
+        };
+        if writer.write_all(&answer).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends `request` to `upstream` on a connection of its own; returns the whole answer, with
+/// `Connection: close` so the answer ends at end of stream.
+fn forward(upstream: &str, request: &RawRequest) -> Option<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).ok()?;
+    let mut head = format!("{}\r\n", request.request_line);
+    for header in &request.headers {
+        let name = header.split(':').next().unwrap_or("").trim();
+        if !name.eq_ignore_ascii_case("connection") {
+            head.push_str(header);
+            head.push_str("\r\n");
+        }
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    server.write_all(head.as_bytes()).ok()?;
+    server.write_all(&request.body).ok()?;
+    let mut answer = Vec::new();
+    server.read_to_end(&mut answer).ok()?;
+    // Keep the client's connection usable: it may send more requests after this answer.
+    let text = String::from_utf8_lossy(&answer);
+    let (head, _) = text.split_once("\r\n\r\n")?;
+    let head_len = head.len() + 4;
+    let mut fixed: Vec<u8> = head
+        .lines()
+        .filter(|line| !line.to_ascii_lowercase().starts_with("connection:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .into_bytes();
+    let body = &answer[head_len..];
+    if !head.to_ascii_lowercase().contains("content-length:") {
+        // An answer framed by closing: give it a length for the kept-alive client.
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            dechunk(&String::from_utf8_lossy(body)).into_bytes()
+        } else {
+            body.to_vec()
+        };
+        let mut out: Vec<u8> = String::from_utf8_lossy(&fixed)
+            .lines()
+            .filter(|line| !line.to_ascii_lowercase().starts_with("transfer-encoding:"))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+            .into_bytes();
+        out.extend_from_slice(format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+        out.extend_from_slice(&body);
+        return Some(out);
+    }
+    fixed.extend_from_slice(b"\r\n\r\n");
+    fixed.extend_from_slice(body);
+    Some(fixed)
+}
+
+/// An HTTP server that records every request and answers each with `answer` (status, body).
+pub struct RecordingServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Requests received, in order.
+    pub requests: Arc<Mutex<Vec<RawRequest>>>,
+}
+
+impl RecordingServer {
+    /// Starts the server.
+    pub fn start(status: u16, answer: &'static str) -> RecordingServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests: Arc<Mutex<Vec<RawRequest>>> = Arc::default();
+        let recorded = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let recorded = Arc::clone(&recorded);
+                std::thread::spawn(move || {
+                    let Ok(mut writer) = client.try_clone() else {
+                        return;
+                    };
+                    let mut reader = BufReader::new(client);
+                    while let Some(request) = read_request(&mut reader) {
+                        recorded.lock().unwrap().push(request);
+                        let reply = format!(
+                            "HTTP/1.1 {status} OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if writer.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        RecordingServer { url, requests }
+    }
+}
