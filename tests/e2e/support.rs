@@ -118,6 +118,16 @@ impl Running {
         self.child.wait().expect("wait logpipe")
     }
 
+    /// Waits up to `timeout` for the process to exit by itself; returns its status.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_until("logpipe to exit", timeout, || {
+            status = self.child.try_wait().expect("poll logpipe");
+            status.is_some()
+        });
+        status.expect("exited")
+    }
+
     /// Kills with SIGKILL (a crash) and waits.
     pub fn kill(self) {
         // Drop kills and reaps the process.

@@ -2,6 +2,8 @@
 //! hosts taken round-robin with failed ones set aside and re-tried after a backoff, and the
 //! capped exponential backoff with jitter that every retry uses.
 
+use super::ElasticsearchOutputConfig;
+
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::path::{Path, PathBuf};
@@ -12,33 +14,6 @@ use std::time::{Duration, Instant};
 /// How long a failed host is first set aside; doubled per failure up to [`HOST_DEAD_MAX`].
 const HOST_DEAD_START: Duration = Duration::from_secs(1);
 const HOST_DEAD_MAX: Duration = Duration::from_secs(60);
-
-/// Credentials and TLS settings, as the output's config gives them.
-#[derive(Debug, Clone, Default)]
-pub struct ClientSettings {
-    /// Base URLs, e.g. `https://es1:9200`; `path` is appended to each.
-    pub hosts: Vec<String>,
-    /// Path prefix for proxies (`/es`), or empty.
-    pub path: String,
-    /// Basic auth.
-    pub user: Option<String>,
-    /// Basic auth.
-    pub password: Option<String>,
-    /// `id:key` (encoded here) or the encoded form Elasticsearch prints.
-    pub api_key: Option<String>,
-    /// `Authorization: Bearer …`.
-    pub bearer_token: Option<String>,
-    /// PEM file of the CA(s) to trust instead of the system roots.
-    pub ca_cert: Option<PathBuf>,
-    /// Verify server certificates (default true).
-    pub tls_verify: bool,
-    /// PEM client certificate and key for mutual TLS.
-    pub client_cert: Option<PathBuf>,
-    /// PEM client key.
-    pub client_key: Option<PathBuf>,
-    /// Per-request timeout.
-    pub timeout: Duration,
-}
 
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -130,13 +105,23 @@ pub struct Client {
 }
 
 impl Client {
-    /// Builds the client: TLS roots and identity, default auth header, timeouts.
-    pub fn new(settings: &ClientSettings) -> Result<Client, ClientError> {
-        if settings.hosts.is_empty() {
+    /// Builds the client from the output's options: TLS roots and identity, default auth
+    /// header, timeouts. Relative TLS file paths are resolved against `config_dir`.
+    pub fn new(
+        settings: &ElasticsearchOutputConfig,
+        config_dir: &Path,
+    ) -> Result<Client, ClientError> {
+        if settings.hosts.0.is_empty() {
             return Err(ClientError::NoHosts);
         }
+        let file = |value: &Option<PathBuf>| {
+            value
+                .as_ref()
+                .filter(|path| !path.as_os_str().is_empty())
+                .map(|path| config_dir.join(path))
+        };
         let mut hosts = Vec::new();
-        for host in &settings.hosts {
+        for host in &settings.hosts.0 {
             let trimmed = host.trim_end_matches('/');
             if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
                 return Err(ClientError::BadHost(host.clone()));
@@ -164,7 +149,7 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(60))
             .no_proxy()
             .user_agent(concat!("logpipe/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &settings.ca_cert {
+        if let Some(path) = &file(&settings.ca_cert) {
             let pem = read("ca_cert", path)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
                 ClientError::BadPem {
@@ -175,7 +160,7 @@ impl Client {
             })?;
             builder = builder.tls_certs_only(certs);
         }
-        match (&settings.client_cert, &settings.client_key) {
+        match (&file(&settings.client_cert), &file(&settings.client_key)) {
             (Some(cert), Some(key)) => {
                 let mut pem = read("client_cert", cert)?;
                 pem.push(b'\n');
@@ -369,22 +354,24 @@ fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, ClientError> {
     })
 }
 
-/// The `Authorization` header for the configured credentials, if any.
-fn authorization(settings: &ClientSettings) -> Result<Option<HeaderValue>, ClientError> {
-    let (text, key) = if let Some(user) = &settings.user {
-        let password = settings.password.as_deref().unwrap_or_default();
+/// The `Authorization` header for the configured credentials, if any (empty strings count
+/// as unset, so `"${ELASTICSEARCH_USER:-}"` works).
+fn authorization(settings: &ElasticsearchOutputConfig) -> Result<Option<HeaderValue>, ClientError> {
+    let set = |value: &Option<String>| value.clone().filter(|text| !text.is_empty());
+    let (text, key) = if let Some(user) = set(&settings.user) {
+        let password = set(&settings.password).unwrap_or_default();
         (
             format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
             "password",
         )
-    } else if let Some(api_key) = &settings.api_key {
+    } else if let Some(api_key) = set(&settings.api_key) {
         let encoded = if api_key.contains(':') {
             base64(api_key.as_bytes())
         } else {
-            api_key.clone()
+            api_key
         };
         (format!("ApiKey {encoded}"), "api_key")
-    } else if let Some(token) = &settings.bearer_token {
+    } else if let Some(token) = set(&settings.bearer_token) {
         (format!("Bearer {token}"), "bearer_token")
     } else {
         return Ok(None);
@@ -463,6 +450,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::StringList;
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
@@ -481,38 +469,38 @@ mod tests {
 
     #[test]
     fn authorization_header_for_each_kind_of_credential() {
-        let header = |settings: ClientSettings| {
+        let header = |settings: ElasticsearchOutputConfig| {
             authorization(&settings)
                 .unwrap()
                 .map(|value| value.to_str().unwrap().to_string())
         };
-        assert_eq!(header(ClientSettings::default()), None);
+        assert_eq!(header(ElasticsearchOutputConfig::default()), None);
         assert_eq!(
-            header(ClientSettings {
+            header(ElasticsearchOutputConfig {
                 user: Some("elastic".into()),
                 password: Some("changeme".into()),
-                ..ClientSettings::default()
+                ..ElasticsearchOutputConfig::default()
             }),
             Some("Basic ZWxhc3RpYzpjaGFuZ2VtZQ==".into())
         );
         assert_eq!(
-            header(ClientSettings {
+            header(ElasticsearchOutputConfig {
                 api_key: Some("id:key".into()),
-                ..ClientSettings::default()
+                ..ElasticsearchOutputConfig::default()
             }),
             Some("ApiKey aWQ6a2V5".into())
         );
         assert_eq!(
-            header(ClientSettings {
+            header(ElasticsearchOutputConfig {
                 api_key: Some("aWQ6a2V5".into()),
-                ..ClientSettings::default()
+                ..ElasticsearchOutputConfig::default()
             }),
             Some("ApiKey aWQ6a2V5".into())
         );
         assert_eq!(
-            header(ClientSettings {
+            header(ElasticsearchOutputConfig {
                 bearer_token: Some("t0k".into()),
-                ..ClientSettings::default()
+                ..ElasticsearchOutputConfig::default()
             }),
             Some("Bearer t0k".into())
         );
@@ -532,21 +520,30 @@ mod tests {
 
     #[test]
     fn hosts_must_be_urls_and_failed_hosts_are_set_aside() {
-        let settings = |hosts: &[&str]| ClientSettings {
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            tls_verify: true,
-            timeout: Duration::from_secs(1),
-            ..ClientSettings::default()
+        let settings = |hosts: &[&str]| ElasticsearchOutputConfig {
+            hosts: StringList(hosts.iter().map(|h| h.to_string()).collect()),
+            ..ElasticsearchOutputConfig::default()
         };
+        let dir = Path::new("/");
         assert!(matches!(
-            Client::new(&settings(&[])),
+            Client::new(&settings(&[]), dir),
             Err(ClientError::NoHosts)
         ));
         assert!(matches!(
-            Client::new(&settings(&["localhost:9200"])),
+            Client::new(&settings(&["localhost:9200"]), dir),
             Err(ClientError::BadHost(_))
         ));
-        let client = Client::new(&settings(&["http://a:1/", "http://b:2"])).unwrap();
+        assert!(matches!(
+            Client::new(
+                &ElasticsearchOutputConfig {
+                    client_cert: Some("cert.pem".into()),
+                    ..settings(&["http://a:1"])
+                },
+                dir
+            ),
+            Err(ClientError::HalfIdentity)
+        ));
+        let client = Client::new(&settings(&["http://a:1/", "http://b:2"]), dir).unwrap();
         assert_eq!(client.host_urls(), ["http://a:1", "http://b:2"]);
         let first = client.pick();
         let second = client.pick();

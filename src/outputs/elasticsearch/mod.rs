@@ -15,7 +15,7 @@ use crate::config::StringList;
 use crate::event::{Event, FieldPath};
 use crate::template::Template;
 use bulk::{ItemOutcome, write_action};
-use client::{Backoff, Client, ClientSettings, RequestError};
+use client::{Backoff, Client, RequestError};
 use dlq::DeadLetterQueue;
 use reqwest::Method;
 use serde::Deserialize;
@@ -277,8 +277,7 @@ impl ElasticsearchOutput {
                 return Err(ElasticsearchError::Zero(name));
             }
         }
-        let settings = client_settings(config, context);
-        let client = Client::new(&settings)?;
+        let client = Client::new(config, &context.config_dir)?;
         let action = match (config.data_stream, config.action) {
             (true, Some(BulkAction::Index)) => return Err(ElasticsearchError::DataStreamAction),
             (true, _) => BulkAction::Create,
@@ -455,32 +454,6 @@ impl Output for ElasticsearchOutput {
 
     fn check(&self) -> CheckFuture<'_> {
         Box::pin(ElasticsearchOutput::check(self))
-    }
-}
-
-fn client_settings(
-    config: &ElasticsearchOutputConfig,
-    context: &OutputBuildContext,
-) -> ClientSettings {
-    let set = |value: &Option<String>| value.clone().filter(|text| !text.is_empty());
-    let file = |value: &Option<PathBuf>| {
-        value
-            .as_ref()
-            .filter(|path| !path.as_os_str().is_empty())
-            .map(|path| context.config_dir.join(path))
-    };
-    ClientSettings {
-        hosts: config.hosts.0.clone(),
-        path: config.path.clone(),
-        user: set(&config.user),
-        password: set(&config.password),
-        api_key: set(&config.api_key),
-        bearer_token: set(&config.bearer_token),
-        ca_cert: file(&config.ca_cert),
-        tls_verify: config.tls_verify,
-        client_cert: file(&config.client_cert),
-        client_key: file(&config.client_key),
-        timeout: config.timeout,
     }
 }
 
