@@ -408,6 +408,14 @@ fn make_certificates(dir: &Path) {
         "-extfile",
         "ext.cnf",
     ]);
+    // Extensions make it an X.509 v3 certificate, the only version rustls accepts.
+    std::fs::write(dir.join("client.cnf"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for args in [
+        "req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=logpipe",
+        "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.cnf",
+    ] {
+        run(&args.split(' ').collect::<Vec<_>>());
+    }
 }
 
 #[test]
@@ -543,6 +551,57 @@ fn a_server_certificate_from_an_unknown_ca_is_refused_unless_tls_verify_is_off()
     assert!(check.status.success());
     assert!(
         warning.contains("warning: elasticsearch-1: cannot reach elasticsearch: https://127.0.0.1"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn mutual_tls_sends_the_client_certificate_and_a_path_prefix_reaches_the_proxied_cluster() {
+    let osmem = Osmem::start();
+    let dir = temp_dir();
+    make_certificates(dir.path());
+    let port = free_port();
+    let d = dir.path().display();
+    let _nginx = Nginx::start(
+        dir.path(),
+        &format!(
+            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n\
+             ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n\
+             location /es/ {{ proxy_pass {}/; }}\n  }}",
+            osmem.url
+        ),
+        port,
+    );
+    std::fs::write(dir.path().join("in.log"), "one\ntwo\n").unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "p.toml",
+        &format!(
+            "[[input]]\ntype = \"file\"\npath = \"in.log\"\nmode = \"read\"\n\
+             [[output]]\ntype = \"elasticsearch\"\nhosts = \"https://127.0.0.1:{port}\"\npath = \"/es\"\nindex = \"mtls\"\n\
+             ca_cert = \"ca.pem\"\nclient_cert = \"client.pem\"\nclient_key = \"client.key\"\n"
+        ),
+    );
+    run_to_end(&pipeline);
+    assert_eq!(osmem.count("mtls"), 2);
+    let served = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    assert!(
+        served.contains("\"POST /es/_bulk HTTP/1.1\" 200"),
+        "{served}"
+    );
+
+    // Without the client certificate nginx refuses, and check says so.
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let without = text.replace(
+        "client_cert = \"client.pem\"\nclient_key = \"client.key\"\n",
+        "",
+    );
+    let anonymous = write_pipeline(dir.path(), "anonymous.toml", &without);
+    let check = logpipe().arg("check").arg(&anonymous).output().unwrap();
+    let warning = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        warning.contains("warning: elasticsearch-1: cannot reach elasticsearch:")
+            && warning.contains("HTTP 400"),
         "{warning}"
     );
 }

@@ -181,7 +181,7 @@ impl Client {
         }
         let http = builder
             .build()
-            .map_err(|error| ClientError::Build(error.to_string()))?;
+            .map_err(|error| ClientError::Build(error_chain(&error)))?;
         Ok(Client {
             http,
             hosts,
