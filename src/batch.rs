@@ -20,10 +20,63 @@ pub struct Batch {
 /// Filtered events on their way to one output; the events are shared by all outputs.
 #[derive(Debug)]
 pub struct OutputBatch {
-    /// The events after filtering.
-    pub events: Arc<Vec<Event>>,
+    /// The events after filtering, with their JSON lines.
+    pub events: Arc<FilteredEvents>,
     /// This output's share of the batch's acknowledgement.
     pub ack: Ack,
+}
+
+/// A batch's events after filtering, each also encoded once as a compact JSON line. The
+/// filter workers do the encoding, in parallel, so the outputs (one task each) only copy
+/// bytes. Dereferences to the events.
+#[derive(Debug, Default)]
+pub struct FilteredEvents {
+    events: Vec<Event>,
+    /// Every event's compact JSON followed by `\n`, one after another.
+    json_lines: Vec<u8>,
+    /// Where each event's line ends in `json_lines`.
+    line_ends: Vec<usize>,
+}
+
+impl FilteredEvents {
+    /// Encodes `events`.
+    pub fn new(events: Vec<Event>) -> FilteredEvents {
+        let mut json_lines = Vec::with_capacity(events.len() * 512);
+        let mut line_ends = Vec::with_capacity(events.len());
+        for event in &events {
+            event.write_json(&mut json_lines);
+            json_lines.push(b'\n');
+            line_ends.push(json_lines.len());
+        }
+        FilteredEvents {
+            events,
+            json_lines,
+            line_ends,
+        }
+    }
+
+    /// All events as JSON lines.
+    pub fn json_lines(&self) -> &[u8] {
+        &self.json_lines
+    }
+
+    /// Event `index` as a JSON line (with its `\n`); empty if there is no such event.
+    pub fn json_line(&self, index: usize) -> &[u8] {
+        let start = match index {
+            0 => 0,
+            _ => self.line_ends.get(index - 1).copied().unwrap_or(usize::MAX),
+        };
+        let end = self.line_ends.get(index).copied().unwrap_or(0);
+        self.json_lines.get(start..end).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for FilteredEvents {
+    type Target = [Event];
+
+    fn deref(&self) -> &[Event] {
+        &self.events
+    }
 }
 
 /// One share of a batch's acknowledgement. [`Ack::split`] makes another share;
@@ -131,6 +184,24 @@ impl AckReceipt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filtered_events_carry_one_json_line_per_event() {
+        let events = FilteredEvents::new(vec![
+            Event::from_line("a".into(), "2024-01-01T00:00:00.000Z"),
+            Event::from_line("b\"c".into(), "2024-01-01T00:00:00.000Z"),
+        ]);
+        assert_eq!(events.len(), 2);
+        let first = String::from_utf8(events.json_line(0).to_vec()).unwrap();
+        let second = String::from_utf8(events.json_line(1).to_vec()).unwrap();
+        assert_eq!(
+            first,
+            "{\"@timestamp\":\"2024-01-01T00:00:00.000Z\",\"event\":{\"original\":\"a\"},\"message\":\"a\"}\n"
+        );
+        assert!(second.ends_with("\"message\":\"b\\\"c\"}\n"), "{second}");
+        assert_eq!(events.json_lines(), format!("{first}{second}").as_bytes());
+        assert!(events.json_line(2).is_empty());
+    }
 
     #[test]
     fn batch_is_acknowledged_only_after_every_share_completes() {

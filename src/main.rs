@@ -15,6 +15,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Events are built by one thread and freed by another (filter workers, outputs); glibc's
+/// malloc spent 40% of the CPU on that (perf, file → grok → date → stdout), mimalloc a fraction.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A small, fast, dependable log pipeline: files (and later S3) → grok → JSON / Elasticsearch.
 #[derive(Parser)]
 #[command(name = "logpipe", version, about)]

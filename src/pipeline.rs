@@ -2,7 +2,7 @@
 //! thread per filter worker and a task per output, wires them with bounded channels, and
 //! drives shutdown. See DESIGN.md for the data flow.
 
-use crate::batch::{Batch, OutputBatch};
+use crate::batch::{Batch, FilteredEvents, OutputBatch};
 use crate::checkpoint::CheckpointFile;
 use crate::config::PipelineConfig;
 use crate::event::Event;
@@ -362,7 +362,7 @@ fn run_worker(
             ack.complete();
             continue;
         }
-        let events = Arc::new(events);
+        let events = Arc::new(FilteredEvents::new(events));
         for output in outputs {
             let batch = OutputBatch {
                 events: Arc::clone(&events),

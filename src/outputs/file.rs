@@ -4,7 +4,7 @@
 
 use super::stdout::OutputCodec;
 use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture};
-use crate::event::Event;
+use crate::batch::FilteredEvents;
 use crate::template::Template;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -177,11 +177,11 @@ impl Grouping {
         &mut self,
         template: &Template,
         codec: OutputCodec,
-        events: &[Event],
+        events: &FilteredEvents,
     ) -> Vec<PendingFile> {
         self.index.clear();
         let mut files: Vec<PendingFile> = Vec::new();
-        for event in events {
+        for (event_index, event) in events.iter().enumerate() {
             self.rendered.clear();
             template.render_into(event, &mut self.rendered);
             let position = match self.index.get(self.rendered.as_str()) {
@@ -196,7 +196,13 @@ impl Grouping {
                 }
             };
             if let Some(file) = files.get_mut(position) {
-                codec.encode_event(event, &mut file.bytes);
+                match codec {
+                    // Encoded by the filter workers.
+                    OutputCodec::JsonLines => {
+                        file.bytes.extend_from_slice(events.json_line(event_index))
+                    }
+                    OutputCodec::Pretty => codec.encode_event(event, &mut file.bytes),
+                }
             }
         }
         files
@@ -302,7 +308,7 @@ fn open_for_append(path: &Path) -> std::io::Result<File> {
 mod tests {
     use super::*;
     use crate::batch::{Ack, AckReceipt, OutputBatch};
-    use crate::event::FieldPath;
+    use crate::event::{Event, FieldPath};
     use serde_json::json;
     use std::sync::Arc;
     use tokio::sync::mpsc;
@@ -317,7 +323,7 @@ mod tests {
     fn batch(events: Vec<Event>) -> (OutputBatch, AckReceipt) {
         let (ack, receipt) = Ack::new();
         let batch = OutputBatch {
-            events: Arc::new(events),
+            events: Arc::new(FilteredEvents::new(events)),
             ack,
         };
         (batch, receipt)

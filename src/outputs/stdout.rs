@@ -6,6 +6,7 @@ use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture
 use crate::event::Event;
 use serde::Deserialize;
 use std::io::Write;
+use std::sync::Arc;
 
 /// How events are encoded by the `stdout` and `file` outputs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -137,9 +138,18 @@ async fn deliver<W: Write + Send + 'static>(
             () = context.abort.cancelled() => return Ok(()),
         };
         buffer.clear();
-        codec.encode(&batch.events, &mut buffer);
+        if codec == OutputCodec::Pretty {
+            codec.encode(&batch.events, &mut buffer);
+        }
+        let events = Arc::clone(&batch.events);
         let (returned_writer, returned_buffer, result) = tokio::task::spawn_blocking(move || {
-            let result = writer.write_all(&buffer).and_then(|()| writer.flush());
+            // JSON lines come encoded by the filter workers.
+            let bytes = match codec {
+                OutputCodec::JsonLines => events.json_lines(),
+                OutputCodec::Pretty => &buffer,
+            };
+            let result = writer.write_all(bytes).and_then(|()| writer.flush());
+            drop(events);
             (writer, buffer, result)
         })
         .await?;
@@ -158,9 +168,9 @@ async fn deliver<W: Write + Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{Ack, AckReceipt, OutputBatch};
+    use crate::batch::{Ack, AckReceipt, FilteredEvents, OutputBatch};
     use serde_json::json;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
@@ -196,7 +206,7 @@ mod tests {
             .collect();
         let (ack, receipt) = Ack::new();
         let batch = OutputBatch {
-            events: Arc::new(events),
+            events: Arc::new(FilteredEvents::new(events)),
             ack,
         };
         (batch, receipt)

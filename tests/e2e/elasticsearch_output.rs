@@ -282,7 +282,7 @@ fn a_crash_and_restart_with_fingerprint_ids_indexes_every_line_once() {
         proxy,
         text,
         pipeline,
-        ..
+        dir: _dir,
     } = Proxied::new(10_000, "crash", "batch_size = 300");
     let running = Running::start(&pipeline);
     wait_until("first documents", Duration::from_secs(60), || {
@@ -322,7 +322,8 @@ fn answers_429_and_503_are_retried_with_back_pressure_and_bounded_memory() {
         osmem,
         proxy,
         pipeline,
-        ..
+        dir: _dir,
+        text: _,
     } = Proxied::new(100_000, "faults", "");
     proxy.set(Fault::Status(429));
     let mut running = Running::start(&pipeline);

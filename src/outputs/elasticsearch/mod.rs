@@ -529,8 +529,10 @@ impl Routing {
                 },
             };
             write_action(&mut group.body, self.action.name(), target, document_id);
-            event.write_json(&mut group.body);
-            group.body.push(b'\n');
+            // The document line comes encoded by the filter workers.
+            group
+                .body
+                .extend_from_slice(batch.events.json_line(event_index));
             group.items.push(Item {
                 lines: start..group.body.len(),
                 batch: batch_index,
@@ -996,7 +998,7 @@ pub async fn replay_dead_letters(
                 summary.replayed += events.len();
                 let (ack, mut receipt) = crate::batch::Ack::new();
                 let batch = OutputBatch {
-                    events: Arc::new(events),
+                    events: Arc::new(crate::batch::FilteredEvents::new(events)),
                     ack,
                 };
                 let mut group = Group::default();
