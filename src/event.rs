@@ -230,8 +230,7 @@ impl Event {
 
     /// Appends the event as one line of compact JSON (no trailing newline).
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        // Serialising a map of JSON values into memory cannot fail.
-        let _ = serde_json::to_writer(out, &self.fields);
+        crate::json_writer::write_object(out, &self.fields);
     }
 }
 

@@ -10,6 +10,7 @@ pub mod filters;
 pub mod fingerprint;
 pub mod inputs;
 pub mod joda;
+pub mod json_writer;
 pub mod outputs;
 pub mod pipeline;
 pub mod template;
