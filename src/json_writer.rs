@@ -67,43 +67,68 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let mut clean_from = 0;
     let mut at = 0;
     while at < bytes.len() {
-        if let Some(chunk) = bytes.get(at..at + 8)
-            && let Ok(chunk) = <[u8; 8]>::try_from(chunk)
-            && !may_need_escape(u64::from_le_bytes(chunk))
+        // Eight clean bytes are skipped at once; a word that may hold a special byte is
+        // gone through byte by byte (and not checked again as a word).
+        let end = match bytes
+            .get(at..at + 8)
+            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
         {
-            at += 8;
-            continue;
-        }
-        let byte = bytes.get(at).copied().unwrap_or_default();
-        let escape: Option<&[u8]> = match byte {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0..=0x1f => None,
-            _ => {
-                at += 1;
+            Some(word) if !may_need_escape(u64::from_le_bytes(word)) => {
+                at += 8;
                 continue;
             }
+            Some(_) => at + 8,
+            None => bytes.len(),
         };
-        out.extend_from_slice(bytes.get(clean_from..at).unwrap_or_default());
-        match escape {
-            Some(escaped) => out.extend_from_slice(escaped),
-            None => {
+        while at < end {
+            let byte = bytes.get(at).copied().unwrap_or_default();
+            if let Some(escape) = escape(byte) {
+                out.extend_from_slice(bytes.get(clean_from..at).unwrap_or_default());
+                escape.write(out, byte);
+                clean_from = at + 1;
+            }
+            at += 1;
+        }
+    }
+    out.extend_from_slice(bytes.get(clean_from..).unwrap_or_default());
+    out.push(b'"');
+}
+
+/// How a byte that JSON does not allow raw in a string is written.
+enum Escape {
+    /// A two-character escape such as `\n`.
+    Short(&'static [u8]),
+    /// `\u00XX`.
+    Unicode,
+}
+
+impl Escape {
+    fn write(self, out: &mut Vec<u8>, byte: u8) {
+        match self {
+            Escape::Short(escaped) => out.extend_from_slice(escaped),
+            Escape::Unicode => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(byte >> 4)]);
                 out.push(HEX[usize::from(byte & 0xf)]);
             }
         }
-        at += 1;
-        clean_from = at;
     }
-    out.extend_from_slice(bytes.get(clean_from..).unwrap_or_default());
-    out.push(b'"');
+}
+
+/// The escape of `byte`, if it needs one (the same choices as serde_json).
+fn escape(byte: u8) -> Option<Escape> {
+    Some(match byte {
+        b'"' => Escape::Short(b"\\\""),
+        b'\\' => Escape::Short(b"\\\\"),
+        b'\n' => Escape::Short(b"\\n"),
+        b'\r' => Escape::Short(b"\\r"),
+        b'\t' => Escape::Short(b"\\t"),
+        0x08 => Escape::Short(b"\\b"),
+        0x0c => Escape::Short(b"\\f"),
+        0..=0x1f => Escape::Unicode,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

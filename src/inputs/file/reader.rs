@@ -516,9 +516,7 @@ impl Reader {
         let fingerprint = self.fingerprint_field(index);
         let mut lines = std::mem::take(&mut self.lines).into_iter().peekable();
         while let Some((mut event, offset)) = lines.next() {
-            event.insert(&self.log_file_path, path.clone());
-            event.insert(&self.log_file_fingerprint, fingerprint.clone());
-            event.insert(&self.log_offset, Value::from(offset));
+            self.add_origin(&mut event, &path, &fingerprint, offset);
             self.batch.events.push(event);
             if self.batch.events.len() >= self.batch.capacity
                 && let Some((_, next_offset)) = lines.peek()
@@ -532,6 +530,27 @@ impl Reader {
         if self.batch.events.len() >= self.batch.capacity {
             self.flush();
         }
+    }
+
+    /// Adds `log.file.path`, `log.file.fingerprint` and `log.offset` to a line's event: as
+    /// one new `log` object in the usual case (fewer allocations than three path inserts on
+    /// this per-line path), or field by field when the line (json codec) brought a `log`.
+    fn add_origin(&self, event: &mut Event, path: &Value, fingerprint: &Value, offset: u64) {
+        if event.fields().contains_key("log") {
+            event.insert(&self.log_file_path, path.clone());
+            event.insert(&self.log_file_fingerprint, fingerprint.clone());
+            event.insert(&self.log_offset, Value::from(offset));
+            return;
+        }
+        let mut file = serde_json::Map::new();
+        file.insert("path".to_string(), path.clone());
+        file.insert("fingerprint".to_string(), fingerprint.clone());
+        let mut log = serde_json::Map::new();
+        log.insert("file".to_string(), Value::Object(file));
+        log.insert("offset".to_string(), Value::from(offset));
+        event
+            .fields_mut()
+            .insert("log".to_string(), Value::Object(log));
     }
 
     /// Sends the collected events as one batch.
