@@ -244,7 +244,7 @@ impl Client {
         method: Method,
         path: &str,
         content_type: &'static str,
-        body: Option<Vec<u8>>,
+        body: Option<bytes::Bytes>,
         gzip: bool,
     ) -> Result<Response, RequestError> {
         let index = self.pick();

@@ -2,7 +2,7 @@
 //! appended with the reason to NDJSON files in `data_dir/dlq/<output id>/`, fsynced before
 //! their batch is acknowledged, and read back by `logpipe dlq replay`.
 
-use crate::event::{Event, format_timestamp};
+use crate::event::format_timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fs::OpenOptions;
@@ -27,6 +27,21 @@ pub struct DeadLetter {
     pub reason: String,
     /// The event as it was sent.
     pub event: Value,
+}
+
+/// An event Elasticsearch refused, on its way to the DLQ.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    /// The event as it was sent.
+    pub event: Value,
+    /// The index or data stream it was sent to.
+    pub index: String,
+    /// The HTTP status of its bulk item.
+    pub status: u16,
+    /// Elasticsearch's error type.
+    pub error_type: String,
+    /// Elasticsearch's reason.
+    pub reason: String,
 }
 
 /// Why the DLQ could not be written or read.
@@ -69,7 +84,7 @@ impl DeadLetterQueue {
 
     /// Appends refused events to today's file and fsyncs it. Blocking: call from
     /// `spawn_blocking`.
-    pub fn append(&self, refused: &[(&Event, &str, u16, &str, &str)]) -> Result<PathBuf, DlqError> {
+    pub fn append(&self, refused: &[Refused]) -> Result<PathBuf, DlqError> {
         let now = chrono::Utc::now();
         let path = self.dir.join(format!("{}.ndjson", now.format("%Y-%m-%d")));
         let write_error = |source| DlqError::Write {
@@ -79,15 +94,15 @@ impl DeadLetterQueue {
         std::fs::create_dir_all(&self.dir).map_err(write_error)?;
         let mut text = Vec::new();
         let timestamp = format_timestamp(now);
-        for (event, index, status, error_type, reason) in refused {
+        for refusal in refused {
             let letter = DeadLetter {
                 timestamp: timestamp.clone(),
                 output: self.output.clone(),
-                index: index.to_string(),
-                status: *status,
-                error_type: error_type.to_string(),
-                reason: reason.to_string(),
-                event: Value::Object(event.fields().clone()),
+                index: refusal.index.clone(),
+                status: refusal.status,
+                error_type: refusal.error_type.clone(),
+                reason: refusal.reason.clone(),
+                event: refusal.event.clone(),
             };
             // Serializing plain data into memory cannot fail.
             let _ = serde_json::to_writer(&mut text, &letter);
@@ -154,18 +169,18 @@ mod tests {
     fn refused_events_are_appended_with_their_reason_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let queue = DeadLetterQueue::new(dir.path(), "es-1");
-        let event = Event::from_line("a line".into(), "2024-01-01T00:00:00.000Z");
+        let refused = |index: &str, error_type: &str, reason: &str| Refused {
+            event: serde_json::json!({"message": "a line"}),
+            index: index.into(),
+            status: 400,
+            error_type: error_type.into(),
+            reason: reason.into(),
+        };
         let path = queue
-            .append(&[(
-                &event,
-                "nginx-x",
-                400,
-                "mapper_parsing_exception",
-                "bad long",
-            )])
+            .append(&[refused("nginx-x", "mapper_parsing_exception", "bad long")])
             .unwrap();
         queue
-            .append(&[(&event, "nginx-y", 400, "illegal_argument_exception", "no")])
+            .append(&[refused("nginx-y", "illegal_argument_exception", "no")])
             .unwrap();
         assert!(path.starts_with(dir.path().join("dlq").join("es-1")));
         assert_eq!(queue.files().unwrap(), std::slice::from_ref(&path));

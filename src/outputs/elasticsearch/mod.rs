@@ -10,11 +10,12 @@ pub mod dlq;
 pub mod setup;
 
 use super::{CheckFuture, Output, OutputBuildContext, OutputContext, OutputError, OutputFuture};
-use crate::batch::OutputBatch;
+use crate::batch::{Ack, OutputBatch};
 use crate::config::StringList;
 use crate::event::{Event, FieldPath};
 use crate::template::Template;
 use bulk::{ItemOutcome, write_action};
+use bytes::Bytes;
 use client::{Backoff, Client, RequestError};
 use dlq::DeadLetterQueue;
 use reqwest::Method;
@@ -397,7 +398,9 @@ impl ElasticsearchOutput {
                 Some(Some(batch)) => {
                     self.routing
                         .encode(&batch, &mut group, &fingerprint_fields, &self.shared.id);
-                    group.batches.push(batch);
+                    // Only the bytes and the acknowledgement are kept: the events' memory
+                    // goes back as soon as no other output holds them.
+                    group.acks.push(batch.ack);
                     if deadline.is_none() {
                         deadline = Some(tokio::time::Instant::now() + self.flush_interval);
                     }
@@ -409,7 +412,7 @@ impl ElasticsearchOutput {
                 }
                 Some(None) => {
                     // Every worker finished: send what is left and wait for it.
-                    if !group.batches.is_empty() {
+                    if !group.acks.is_empty() {
                         in_flight.spawn(deliver_group(
                             Arc::clone(&self.shared),
                             std::mem::take(&mut group),
@@ -422,7 +425,7 @@ impl ElasticsearchOutput {
                 None => {}
             }
             deadline = None;
-            if group.batches.is_empty() {
+            if group.acks.is_empty() {
                 continue;
             }
             while in_flight.len() >= self.concurrency {
@@ -469,20 +472,14 @@ async fn cluster_info(client: &Client) -> Result<String, RequestError> {
     Ok(format!("{distribution} {number}"))
 }
 
-/// Events of whole batches encoded as one bulk body, waiting to be sent.
+/// Events of whole batches encoded as one bulk body, waiting to be sent, with the
+/// acknowledgements of those batches.
 #[derive(Default)]
 struct Group {
-    batches: Vec<OutputBatch>,
+    acks: Vec<Ack>,
     body: Vec<u8>,
-    items: Vec<Item>,
-}
-
-/// One event's two lines in [`Group::body`].
-#[derive(Debug, Clone)]
-struct Item {
-    lines: Range<usize>,
-    batch: usize,
-    event: usize,
+    /// Where each event's two lines (action, document) are in `body`.
+    items: Vec<Range<usize>>,
 }
 
 impl Routing {
@@ -494,7 +491,6 @@ impl Routing {
         fields: &FingerprintFields,
         output_id: &str,
     ) {
-        let batch_index = group.batches.len();
         let mut index = String::new();
         let mut id = String::new();
         for (event_index, event) in batch.events.iter().enumerate() {
@@ -533,11 +529,7 @@ impl Routing {
             group
                 .body
                 .extend_from_slice(batch.events.json_line(event_index));
-            group.items.push(Item {
-                lines: start..group.body.len(),
-                batch: batch_index,
-                event: event_index,
-            });
+            group.items.push(start..group.body.len());
         }
     }
 }
@@ -669,16 +661,19 @@ struct Refusal {
 /// Sends one group until each of its events is delivered or dead-lettered, then acknowledges
 /// its batches. Returns without acknowledging when `abort` is cancelled.
 async fn deliver_group(shared: Arc<Shared>, group: Group, abort: CancellationToken) {
-    let mut pending: Vec<usize> = (0..group.items.len()).collect();
+    let Group { acks, body, items } = group;
+    // Shared, not copied, by the request that sends the whole group.
+    let body = Bytes::from(body);
+    let mut pending: Vec<usize> = (0..items.len()).collect();
     let mut backoff = Backoff::new(shared.retry_initial, shared.retry_max);
     while !pending.is_empty() {
         let mut retry = Vec::new();
         let mut refused = Vec::new();
-        for chunk in chunks(&group, &pending, shared.batch_bytes) {
-            send_chunk(&shared, &group, &chunk, &mut retry, &mut refused).await;
+        for chunk in chunks(&items, &pending, shared.batch_bytes) {
+            send_chunk(&shared, &body, &items, &chunk, &mut retry, &mut refused).await;
         }
         while !refused.is_empty() {
-            match write_dead_letters(&shared, &group, &refused).await {
+            match write_dead_letters(&shared, &body, &items, &refused).await {
                 Ok(()) => refused.clear(),
                 Err(error) => {
                     tracing::error!(output = %shared.id, "{error}; retrying");
@@ -698,18 +693,18 @@ async fn deliver_group(shared: Arc<Shared>, group: Group, abort: CancellationTok
         }
         pending = retry;
     }
-    for batch in group.batches {
-        batch.ack.complete();
+    for ack in acks {
+        ack.complete();
     }
 }
 
 /// Splits `pending` items into runs whose bodies stay under `batch_bytes` (at least one item each).
-fn chunks(group: &Group, pending: &[usize], batch_bytes: usize) -> Vec<Vec<usize>> {
+fn chunks(items: &[Range<usize>], pending: &[usize], batch_bytes: usize) -> Vec<Vec<usize>> {
     let mut chunks = Vec::new();
     let mut current = Vec::new();
     let mut bytes = 0;
     for &item in pending {
-        let size = group.items[item].lines.len();
+        let size = items[item].len();
         if !current.is_empty() && bytes + size > batch_bytes {
             chunks.push(std::mem::take(&mut current));
             bytes = 0;
@@ -726,31 +721,31 @@ fn chunks(group: &Group, pending: &[usize], batch_bytes: usize) -> Vec<Vec<usize
 /// Sends one bulk request of `chunk`; sorts its items into `retry` and `refused`.
 async fn send_chunk(
     shared: &Shared,
-    group: &Group,
+    body: &Bytes,
+    items: &[Range<usize>],
     chunk: &[usize],
     retry: &mut Vec<usize>,
     refused: &mut Vec<Refusal>,
 ) {
-    let mut body = Vec::with_capacity(
-        chunk
-            .iter()
-            .map(|&item| group.items[item].lines.len())
-            .sum(),
-    );
-    for &item in chunk {
-        if let Some(lines) = group.body.get(group.items[item].lines.clone()) {
-            body.extend_from_slice(lines);
+    let mut request = if chunk.len() == items.len() {
+        // Every item, in order: the whole body.
+        body.clone()
+    } else {
+        let mut part = Vec::with_capacity(chunk.iter().map(|&item| items[item].len()).sum());
+        for &item in chunk {
+            part.extend_from_slice(body.get(items[item].clone()).unwrap_or_default());
         }
-    }
+        Bytes::from(part)
+    };
     let gzip = shared.compression == Compression::Gzip;
     if gzip {
         let mut encoder = flate2::write::GzEncoder::new(
-            Vec::with_capacity(body.len() / 4),
+            Vec::with_capacity(request.len() / 4),
             flate2::Compression::fast(),
         );
         // Writing into memory cannot fail.
-        let _ = encoder.write_all(&body);
-        body = encoder.finish().unwrap_or_default();
+        let _ = encoder.write_all(&request);
+        request = Bytes::from(encoder.finish().unwrap_or_default());
     }
     let response = shared
         .client
@@ -758,7 +753,7 @@ async fn send_chunk(
             Method::POST,
             "/_bulk",
             "application/x-ndjson",
-            Some(body),
+            Some(request),
             gzip,
         )
         .await;
@@ -826,24 +821,25 @@ async fn send_chunk(
 }
 
 /// Appends the refused events to the DLQ (fsynced) before their batches may be acknowledged.
+/// The events are read back from their document lines in the request body.
 async fn write_dead_letters(
     shared: &Arc<Shared>,
-    group: &Group,
+    body: &[u8],
+    items: &[Range<usize>],
     refused: &[Refusal],
 ) -> Result<(), dlq::DlqError> {
-    let letters: Vec<(Event, String, u16, String, String)> = refused
+    let letters: Vec<dlq::Refused> = refused
         .iter()
         .filter_map(|refusal| {
-            let item = group.items.get(refusal.item)?;
-            let event = group.batches.get(item.batch)?.events.get(item.event)?;
-            let index = index_from_action(group.body.get(item.lines.clone())?);
-            Some((
-                event.clone(),
-                index,
-                refusal.status,
-                refusal.error_type.clone(),
-                refusal.reason.clone(),
-            ))
+            let lines = body.get(items.get(refusal.item)?.clone())?;
+            let (action, document) = split_item(lines);
+            Some(dlq::Refused {
+                event: serde_json::from_slice(document).unwrap_or(Value::Null),
+                index: index_from_action(action),
+                status: refusal.status,
+                error_type: refusal.error_type.clone(),
+                reason: refusal.reason.clone(),
+            })
         })
         .collect();
     let first_reason = refused
@@ -857,36 +853,30 @@ async fn write_dead_letters(
         .unwrap_or_default();
     let count = letters.len();
     let queue = shared.dlq.clone();
-    let written = tokio::task::spawn_blocking(move || {
-        let borrowed: Vec<(&Event, &str, u16, &str, &str)> = letters
-            .iter()
-            .map(|(event, index, status, kind, reason)| {
-                (
-                    event,
-                    index.as_str(),
-                    *status,
-                    kind.as_str(),
-                    reason.as_str(),
-                )
-            })
-            .collect();
-        queue.append(&borrowed)
-    })
-    .await
-    .map_err(|error| dlq::DlqError::Write {
-        path: shared.dlq.dir().to_path_buf(),
-        source: std::io::Error::other(error),
-    })??;
+    let written = tokio::task::spawn_blocking(move || queue.append(&letters))
+        .await
+        .map_err(|error| dlq::DlqError::Write {
+            path: shared.dlq.dir().to_path_buf(),
+            source: std::io::Error::other(error),
+        })??;
     shared.dead_lettered(count, &first_reason, &written);
     Ok(())
 }
 
-/// The `_index` of an encoded item's action line.
-fn index_from_action(lines: &[u8]) -> String {
-    let action_line = lines
-        .split(|byte| *byte == b'\n')
-        .next()
-        .unwrap_or_default();
+/// An item's action line and document line (without their newlines).
+fn split_item(lines: &[u8]) -> (&[u8], &[u8]) {
+    let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
+    match lines.iter().position(|byte| *byte == b'\n') {
+        Some(at) => (
+            lines.get(..at).unwrap_or_default(),
+            lines.get(at + 1..).unwrap_or_default(),
+        ),
+        None => (lines, &[]),
+    }
+}
+
+/// The `_index` of an encoded action line.
+fn index_from_action(action_line: &[u8]) -> String {
     let action: Value = serde_json::from_slice(action_line).unwrap_or(Value::Null);
     action
         .as_object()
@@ -1003,7 +993,7 @@ pub async fn replay_dead_letters(
                 };
                 let mut group = Group::default();
                 output.routing.encode(&batch, &mut group, &fields, &id);
-                group.batches.push(batch);
+                group.acks.push(batch.ack);
                 deliver_group(Arc::clone(&output.shared), group, CancellationToken::new()).await;
                 if !receipt.acknowledged().await {
                     return Err(fail(&"replay stopped before delivery; run it again"));

@@ -221,7 +221,7 @@ async fn put_if_changed(
             Method::PUT,
             path,
             "application/json",
-            Some(body.to_string().into_bytes()),
+            Some(body.to_string().into()),
             false,
         )
         .await
