@@ -352,11 +352,15 @@ impl PatternLibrary {
         overwrite: &[FieldPath],
     ) -> Result<CompiledPattern, GrokError> {
         let expansion = self.expand(pattern, origin)?;
-        let regex = compile_regex(&expansion.regex, true).map_err(|error| GrokError::Regex {
-            pattern: pattern.to_string(),
-            origin: origin.to_string(),
-            reason: error.to_string(),
-        })?;
+        let regex =
+            compile_regex(&expansion.regex, true, true).map_err(|error| GrokError::Regex {
+                pattern: pattern.to_string(),
+                origin: origin.to_string(),
+                reason: error.to_string(),
+            })?;
+        // For ASCII subjects (most log lines: nginx escapes other bytes as \xHH) UTF mode
+        // changes nothing but costs a UTF-8 check per match; a byte-mode twin skips it.
+        let ascii_regex = compile_regex(&expansion.regex, true, false).ok();
         let mut captures = Vec::new();
         for (group, name) in regex.capture_names().iter().enumerate() {
             let Some(name) = name else { continue };
@@ -387,6 +391,7 @@ impl PatternLibrary {
         Ok(CompiledPattern {
             source: pattern.to_string(),
             regex,
+            ascii_regex,
             captures,
         })
     }
@@ -401,10 +406,11 @@ impl PatternLibrary {
     }
 }
 
-/// Compiles an expanded regex under the match limit; `jit` for regexes matched many times.
-fn compile_regex(regex: &str, jit: bool) -> Result<Regex, pcre2::Error> {
+/// Compiles an expanded regex under the match limit; `jit` for regexes matched many times,
+/// `utf` for subjects that may hold non-ASCII text.
+fn compile_regex(regex: &str, jit: bool, utf: bool) -> Result<Regex, pcre2::Error> {
     RegexBuilder::new()
-        .utf(true)
+        .utf(utf)
         .jit_if_available(jit)
         .max_jit_stack_size(Some(MAX_JIT_STACK_BYTES))
         .build(&format!("(*LIMIT_MATCH={MATCH_LIMIT}){regex}"))
@@ -559,13 +565,52 @@ enum Attempt {
 struct CompiledPattern {
     /// The pattern as written.
     source: String,
+    /// UTF mode, for any subject.
     regex: Regex,
+    /// The same regex in byte mode, for ASCII subjects (same groups, same matches).
+    ascii_regex: Option<Regex>,
     captures: Vec<Capture>,
 }
 
+/// Reusable match data of one pattern, for each of its regexes.
+struct MatchSlots {
+    utf: CaptureLocations,
+    ascii: Option<CaptureLocations>,
+    /// The last attempt used the byte-mode regex.
+    last_was_ascii: bool,
+}
+
+impl MatchSlots {
+    fn new(pattern: &CompiledPattern) -> MatchSlots {
+        MatchSlots {
+            utf: pattern.regex.capture_locations(),
+            ascii: pattern.ascii_regex.as_ref().map(Regex::capture_locations),
+            last_was_ascii: false,
+        }
+    }
+
+    /// Where group `group` matched in the last successful attempt.
+    fn get(&self, group: usize) -> Option<(usize, usize)> {
+        match (&self.ascii, self.last_was_ascii) {
+            (Some(ascii), true) => ascii.get(group),
+            _ => self.utf.get(group),
+        }
+    }
+}
+
 impl CompiledPattern {
-    fn attempt(&self, subject: &str, locations: &mut CaptureLocations) -> Attempt {
-        match self.regex.captures_read(locations, subject.as_bytes()) {
+    fn attempt(&self, subject: &str, slots: &mut MatchSlots) -> Attempt {
+        let found = match (&self.ascii_regex, &mut slots.ascii) {
+            (Some(regex), Some(locations)) if subject.is_ascii() => {
+                slots.last_was_ascii = true;
+                regex.captures_read(locations, subject.as_bytes())
+            }
+            _ => {
+                slots.last_was_ascii = false;
+                self.regex.captures_read(&mut slots.utf, subject.as_bytes())
+            }
+        };
+        match found {
             Ok(Some(_)) => Attempt::Matched,
             Ok(None) => Attempt::NoMatch,
             Err(_) => Attempt::Abandoned,
@@ -579,7 +624,7 @@ impl CompiledPattern {
     fn store_captures(
         &self,
         subject: &str,
-        locations: &CaptureLocations,
+        locations: &MatchSlots,
         keep_empty: bool,
         event: &mut Event,
     ) {
@@ -616,7 +661,7 @@ impl CompiledPattern {
 /// The patterns for one field of `match`, each with its reusable match data.
 struct FieldMatcher {
     field: FieldPath,
-    patterns: Vec<(CompiledPattern, CaptureLocations)>,
+    patterns: Vec<(CompiledPattern, MatchSlots)>,
 }
 
 /// The `grok` filter: one instance per worker, patterns compiled once in [`GrokFilter::build`].
@@ -664,8 +709,8 @@ impl GrokFilter {
                 .iter()
                 .map(|pattern| {
                     let compiled = library.compile(pattern, &origin, &config.overwrite)?;
-                    let locations = compiled.regex.capture_locations();
-                    Ok((compiled, locations))
+                    let slots = MatchSlots::new(&compiled);
+                    Ok((compiled, slots))
                 })
                 .collect::<Result<_, GrokError>>()?;
             matchers.push(FieldMatcher {
@@ -792,7 +837,7 @@ impl GrokDebugger {
     /// stores them; or, when the pattern does not match, `no match; longest matching
     /// prefix: …` with how far it got.
     pub fn explain(&self, line: &str) -> String {
-        let mut locations = self.pattern.regex.capture_locations();
+        let mut locations = MatchSlots::new(&self.pattern);
         match self.pattern.attempt(line, &mut locations) {
             Attempt::Matched => {
                 let mut event = Event::default();
@@ -881,7 +926,8 @@ impl GrokDebugger {
             .find_map(|&cut| {
                 let prefix = close_open_groups(text.get(..cut)?)?;
                 let expansion = self.library.expand(&prefix, "the command line").ok()?;
-                let regex = compile_regex(&format!("\\A(?:{})", expansion.regex), false).ok()?;
+                let regex =
+                    compile_regex(&format!("\\A(?:{})", expansion.regex), false, true).ok()?;
                 let found = regex.find(line.as_bytes()).ok()??;
                 Some((cut, found.end()))
             })
@@ -1087,6 +1133,21 @@ mod tests {
         assert_eq!(field(&event, "took"), Some(&json!(0.25)));
         assert_eq!(field(&event, "size"), Some(&json!(12)));
         assert_eq!(event.fields()["a"], json!({"b": {"c": "word"}}));
+    }
+
+    #[test]
+    fn grok_matches_non_ascii_text_by_characters_and_ascii_text_the_same_way() {
+        let mut filter =
+            grok(r#"match = { message = "^(?<first>.)(?<rest>\\w+) %{NOTSPACE:agent}$" }"#);
+        let mut ascii = line("cafe curl/8");
+        assert_eq!(filter.process(&mut ascii), FilterOutcome::Success);
+        assert_eq!(field(&ascii, "first"), Some(&json!("c")));
+        assert_eq!(field(&ascii, "rest"), Some(&json!("afe")));
+        let mut text = line("éclair Téléphone/1");
+        assert_eq!(filter.process(&mut text), FilterOutcome::Success);
+        assert_eq!(field(&text, "first"), Some(&json!("é")));
+        assert_eq!(field(&text, "rest"), Some(&json!("clair")));
+        assert_eq!(field(&text, "agent"), Some(&json!("Téléphone/1")));
     }
 
     #[test]
