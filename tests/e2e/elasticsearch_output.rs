@@ -419,23 +419,37 @@ fn make_certificates(dir: &Path) {
     }
 }
 
+/// nginx with TLS (certificates made in `dir` by [`make_certificates`]) in front of
+/// `osmem`: `directives` go into the server block (`{d}` stands for `dir`), and
+/// `location` is the path proxied to osmem. Returns nginx and its port.
+fn tls_nginx(osmem: &Osmem, dir: &Path, directives: &str, location: &str) -> (Nginx, u16) {
+    make_certificates(dir);
+    let port = free_port();
+    let d = dir.display().to_string();
+    let directives = directives.replace("{d}", &d);
+    // With a URI, nginx replaces the matched location with it: `/es/_bulk` → `/_bulk`.
+    let upstream = format!("{}/", osmem.url);
+    let nginx = Nginx::start(
+        dir,
+        &format!(
+            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n\
+             {directives}\n    location {location} {{ proxy_pass {upstream}; }}\n  }}"
+        ),
+        port,
+    );
+    (nginx, port)
+}
+
 #[test]
 fn basic_auth_and_tls_through_nginx_and_a_wrong_password_fails_clearly_without_a_retry_storm() {
     let osmem = Osmem::start();
     let dir = temp_dir();
-    make_certificates(dir.path());
     std::fs::write(dir.path().join("htpasswd"), "elastic:{PLAIN}s3cret-pw\n").unwrap();
-    let port = free_port();
-    let d = dir.path().display();
-    let _nginx = Nginx::start(
+    let (_nginx, port) = tls_nginx(
+        &osmem,
         dir.path(),
-        &format!(
-            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n\
-             auth_basic \"elasticsearch\";\n    auth_basic_user_file {d}/htpasswd;\n\
-             location / {{ proxy_pass {}; }}\n  }}",
-            osmem.url
-        ),
-        port,
+        "auth_basic \"elasticsearch\";\n    auth_basic_user_file {d}/htpasswd;",
+        "/",
     );
     // nginx writes its own access.log in `dir`: the input is another file.
     let text = combined_lines(500);
@@ -513,18 +527,7 @@ fn basic_auth_and_tls_through_nginx_and_a_wrong_password_fails_clearly_without_a
 fn a_server_certificate_from_an_unknown_ca_is_refused_unless_tls_verify_is_off() {
     let osmem = Osmem::start();
     let dir = temp_dir();
-    make_certificates(dir.path());
-    let port = free_port();
-    let d = dir.path().display();
-    let _nginx = Nginx::start(
-        dir.path(),
-        &format!(
-            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n\
-             location / {{ proxy_pass {}; }}\n  }}",
-            osmem.url
-        ),
-        port,
-    );
+    let (_nginx, port) = tls_nginx(&osmem, dir.path(), "", "/");
     std::fs::write(dir.path().join("in.log"), "one line\n").unwrap();
     let write = |name: &str, extra: &str| {
         write_pipeline(
@@ -560,18 +563,11 @@ fn a_server_certificate_from_an_unknown_ca_is_refused_unless_tls_verify_is_off()
 fn mutual_tls_sends_the_client_certificate_and_a_path_prefix_reaches_the_proxied_cluster() {
     let osmem = Osmem::start();
     let dir = temp_dir();
-    make_certificates(dir.path());
-    let port = free_port();
-    let d = dir.path().display();
-    let _nginx = Nginx::start(
+    let (_nginx, port) = tls_nginx(
+        &osmem,
         dir.path(),
-        &format!(
-            "  server {{\n    listen 127.0.0.1:{port} ssl;\n    ssl_certificate {d}/server.pem;\n    ssl_certificate_key {d}/server.key;\n\
-             ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;\n\
-             location /es/ {{ proxy_pass {}/; }}\n  }}",
-            osmem.url
-        ),
-        port,
+        "ssl_client_certificate {d}/ca.pem;\n    ssl_verify_client on;",
+        "/es/",
     );
     std::fs::write(dir.path().join("in.log"), "one\ntwo\n").unwrap();
     let pipeline = write_pipeline(
