@@ -11,28 +11,47 @@ What it does:
      a concurrent build cannot swap the binary in the middle of the runs;
   2. generates bench-data/access-1m.log (scripts/nginx_log_gen.py, seed 42; kept, and only made
      again when missing);
-  3. per scenario writes bench-data/<scenario>.toml (file input in read mode -> filters -> stdout
-     json_lines) and runs it once with stdout into a pipe to check that exactly one JSON event
+  3. per stdout scenario writes bench-data/<scenario>.toml (file input in read mode -> filters ->
+     stdout json_lines) and runs it once with stdout into a pipe to check that exactly one JSON event
      per line comes out, parsed (a broken pipeline must not post a fast figure);
   4. runs it --runs times with stdout to /dev/null and a fresh data_dir each time, measuring
-     the child with os.wait4: wall seconds, user+sys CPU seconds and peak RSS;
-  5. runs the peer (lognormalizer from liblognorm-utils, parsing the same file with a rulebase
+     the child with os.wait4 (wall seconds, user+sys CPU seconds) and GNU time's %M (peak RSS:
+     a child of this script would start at this script's peak; wait4's figure without GNU time);
+  5. file-grok-es instead sends the events to an `elasticsearch` output into osmem-server (an
+     OpenSearch-compatible in-memory server from PyPI, in .venv/, installed when missing): a
+     fresh osmem per run, killed after it. osmem keeps every document in memory (~40 KB each)
+     and indexes ~1,500 a second here, so this scenario reads its own, smaller file of the same
+     generator (--es-lines, default 200,000: ~8 GB and ~2.5 min a run). One untimed run goes through a counting HTTP proxy
+     in this script (how many POST /_bulk requests, how many documents) and checks the summary
+     and a sample of the documents; then --runs timed runs go straight to osmem, each measuring
+     logpipe as above plus osmem's CPU (/proc/<pid>/stat utime+stime, from logpipe's start to
+     its exit), and each checked with GET /bench/_count == lines;
+  6. runs the peer (lognormalizer from liblognorm-utils, parsing the same file with a rulebase
      for the combined format), if it is installed or can be installed with apt-get;
-  6. prints one table of medians, the machine, and the peer ratio; --markdown FILE also writes
-     them as a markdown section.
+  7. prints the tables of medians (min–max), the machine, the peer ratio and, for
+     file-grok-es, the bars (logpipe CPU below half of osmem's, peak RSS under 200 MB);
+     --markdown FILE also writes them as a README section body (no heading).
 """
 
 import argparse
+import glob
+import http.client
+import http.server
 import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA_DIR = os.path.join(ROOT, "bench-data")
@@ -53,11 +72,29 @@ type = "useragent"
 SCENARIOS = {
     "file-grok-stdout": "file (read mode) -> grok NGINX_COMBINED -> date -> stdout json_lines",
     "file-grok-ua-stdout": "the same with the useragent filter after date",
+    "file-grok-es": "file (read mode) -> grok NGINX_COMBINED -> date -> elasticsearch output (defaults: "
+                    "batch_size 2048, concurrency 2; index `bench`, `document_id = \"fingerprint\"`) into a "
+                    "fresh osmem-server",
 }
 SCENARIO_FILTERS = {
     "file-grok-stdout": [GROK, DATE],
     "file-grok-ua-stdout": [GROK, DATE, USERAGENT],
+    "file-grok-es": [GROK, DATE],
 }
+ES_SCENARIO = "file-grok-es"
+ES_INDEX = "bench"
+STDOUT_OUTPUT = '[[output]]\ntype = "stdout"\ncodec = "json_lines"\n'
+ES_OUTPUT = '[[output]]\ntype = "elasticsearch"\nhosts = "%s"\nindex = "' + ES_INDEX + '"\ndocument_id = "fingerprint"\n'
+# the bars of the Elasticsearch scenario (from the issue)
+BAR_CPU_RATIO = 0.5  # logpipe CPU seconds / osmem-server CPU seconds, same run
+BAR_RSS_MB = 200
+OSMEM_VERSION = "0.1.6"
+# osmem-server 0.1.6 holds about 20 KB of live heap per document of this log and peaks near
+# 40 KB of RSS per document (measured at 100k documents: 2.0 GB live, 3.6-4.1 GB RSS), and
+# indexes about 1,300-1,500 documents/s on this 2-core VM: 1M documents would need ~40 GB and
+# ~12 minutes a run, so the scenario reads a smaller file of the same generator (--es-lines).
+OSMEM_RSS_PER_DOCUMENT = 40e3
+ES_LINES = 200_000
 
 # lognormalizer (liblognorm v2 rulebase): the combined format, and the same with a request that
 # is not `METHOD URL HTTP/x` (`"-"`, TLS bytes), so that every generated line parses.
@@ -79,17 +116,34 @@ class BenchError(Exception):
 
 # --- setup ------------------------------------------------------------------------------------
 
+def source_version():
+    """The commit the build sees: short HEAD, "-dirty" when the sources of the binary (not the
+    benchmark files) differ from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                          cwd=ROOT).stdout.strip() or "unknown"
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "src", "patterns", "Cargo.toml", "Cargo.lock",
+                              "build.rs"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    return head + ("-dirty" if changed else "")
+
+
 def build(skip):
+    """Builds, then snapshots the binary into bench-data/; returns (path, source version)."""
     binary = os.path.join(ROOT, "target", "release", "logpipe")
+    version = source_version()
     if not skip:
-        say("cargo build --release --locked")
+        say("cargo build --release --locked (sources at %s)" % version)
         subprocess.run(["cargo", "build", "--release", "--locked"], cwd=ROOT, check=True)
+        if source_version() != version:
+            say("warning: the sources changed during the build (%s, now %s)" % (version, source_version()))
+            version += " (changed during the build: now %s)" % source_version()
+    else:
+        version += " (--no-build: whatever target/release/logpipe was built from)"
     if not os.access(binary, os.X_OK):
         raise BenchError("%s is missing: run without --no-build" % binary)
     snapshot = os.path.join(DATA_DIR, "logpipe")
     shutil.copy2(binary, snapshot + ".tmp")
     os.replace(snapshot + ".tmp", snapshot)
-    return snapshot
+    return snapshot, version
 
 
 def lines_name(lines):
@@ -116,8 +170,8 @@ def data_file(lines):
     return path
 
 
-def write_pipeline(scenario, data, workers, batch_size):
-    path = os.path.join(DATA_DIR, "%s.toml" % scenario)
+def write_pipeline(scenario, data, workers, batch_size, output=STDOUT_OUTPUT, name=None):
+    path = os.path.join(DATA_DIR, "%s.toml" % (name or scenario))
     settings = []
     if workers:
         settings.append("workers = %d" % workers)
@@ -128,7 +182,7 @@ def write_pipeline(scenario, data, workers, batch_size):
         text += "[pipeline]\n" + "\n".join(settings) + "\n\n"
     text += '[[input]]\ntype = "file"\npath = "%s"\nmode = "read"\n\n' % os.path.basename(data)
     text += "\n".join(SCENARIO_FILTERS[scenario])
-    text += '\n[[output]]\ntype = "stdout"\ncodec = "json_lines"\n'
+    text += "\n" + output
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -163,25 +217,76 @@ def wait_for_idle():
             waited = True
 
 
-def measure(argv, stdin=None, env=None):
+def process_cpu_seconds(pid):
+    """utime + stime of a running process (all its threads), from /proc/<pid>/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is fields[0]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gnu_time():
+    """GNU time's path, or None. It measures the child's peak RSS from a small process: Linux
+    starts a child's peak RSS at that of the process it was forked from, so a child of this
+    script (tens of MB once it has parsed documents and bulk bodies) reads at least as much."""
+    if "gnu_time" not in GNU_TIME:
+        found = None
+        for path in (shutil.which("time"), "/usr/bin/time"):
+            if path and os.access(path, os.X_OK):
+                done = subprocess.run([path, "--version"], capture_output=True, text=True)
+                if "GNU" in done.stdout + done.stderr:
+                    found = path
+                    break
+        GNU_TIME["gnu_time"] = found
+        if not found:
+            say("GNU time (apt-get install time) is not installed: peak RSS is measured with wait4, so a "
+                "figure at or below this script's own peak is only an upper bound")
+    return GNU_TIME["gnu_time"]
+
+
+GNU_TIME = {}
+
+
+def measure(argv, stdin=None, env=None, server_pid=None):
     """Runs argv with stdout to /dev/null; returns wall, cpu, peak RSS, stderr, and the CPU
-    seconds that other processes used meanwhile (a busy machine makes the figures unfair)."""
+    seconds that other processes used meanwhile (a busy machine makes the figures unfair).
+    With server_pid (the osmem the run talks to), also that process's CPU seconds from just
+    before the start to just after the exit, which then do not count as other processes'.
+    CPU comes from wait4 (it includes GNU time's own, about a millisecond), peak RSS from GNU
+    time's %M when it is installed."""
     wait_for_idle()
-    with tempfile.TemporaryFile() as err, open(os.devnull, "wb") as null:
+    server_cpu = 0.0
+    timer = gnu_time()
+    with tempfile.TemporaryFile() as err, open(os.devnull, "wb") as null, \
+            tempfile.NamedTemporaryFile("r", prefix="logpipe-bench-rss-") as rss:
+        command = [timer, "-f", "%M", "-o", rss.name] + argv if timer else argv
         busy_before = busy_cpu_seconds()
+        server_before = process_cpu_seconds(server_pid) if server_pid else 0.0
         started = time.perf_counter()
-        child = subprocess.Popen(argv, stdin=stdin, stdout=null, stderr=err, env=env, cwd=DATA_DIR)
+        child = subprocess.Popen(command, stdin=stdin, stdout=null, stderr=err, env=env, cwd=DATA_DIR)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
-        others = max(0.0, busy_cpu_seconds() - busy_before - usage.ru_utime - usage.ru_stime)
+        if server_pid:
+            server_cpu = process_cpu_seconds(server_pid) - server_before
+        others = max(0.0, busy_cpu_seconds() - busy_before - usage.ru_utime - usage.ru_stime - server_cpu)
         child.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
+        timed = rss.read().split()
     if child.returncode != 0:
         raise BenchError("%s exited %d:\n%s" % (" ".join(argv), child.returncode, stderr[-2000:]))
+    if timer:
+        if not timed or not timed[-1].isdigit():
+            raise BenchError("%s wrote no peak RSS for %s" % (timer, " ".join(argv)))
+        rss_kb = int(timed[-1])
+    else:
+        rss_kb = usage.ru_maxrss
+        if rss_kb <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss:
+            say("warning: %s: peak RSS %.0f MB is not above this script's own, so it is only an upper bound"
+                % (os.path.basename(argv[0]), rss_kb * 1024 / 1e6))
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "user": usage.ru_utime,
-            "sys": usage.ru_stime, "rss_mb": usage.ru_maxrss * 1024 / 1e6, "stderr": stderr,
-            "others": others}
+            "sys": usage.ru_stime, "rss_mb": rss_kb * 1024 / 1e6, "stderr": stderr,
+            "others": others, "server_cpu": server_cpu}
 
 
 def count_output(argv, stdin=None, env=None, inspect=None):
@@ -222,6 +327,15 @@ def check_logpipe_output(scenario, lines, count, stderr, head):
     problems = []
     if count != lines:
         problems.append("%d events out for %d lines" % (count, lines))
+    problems += summary_problems(lines, stderr)
+    problems += event_problems(scenario, [json.loads(raw) for raw in head])
+    if problems:
+        raise BenchError("%s: output check failed: %s" % (scenario, "; ".join(problems)))
+
+
+def summary_problems(lines, stderr):
+    """The summary line shows every line in and out, none dropped or tagged as a failure."""
+    problems = []
     summary = SUMMARY.search(stderr)
     if not summary:
         problems.append("no summary line on stderr")
@@ -232,8 +346,14 @@ def check_logpipe_output(scenario, lines, count, stderr, head):
             problems.append("summary says in %d, out %d, dropped %d" % (events_in, events_out, dropped))
         if failures:
             problems.append("failure tags %s (the generated lines are all valid combined format)" % failures)
-    for raw in head:
-        event = json.loads(raw)
+    return problems
+
+
+def event_problems(scenario, events):
+    """Each event is parsed, with @timestamp from the log line (the first problem only)."""
+    problems = []
+    for event in events:
+        raw = json.dumps(event)
         if field(event, "http.response.status_code") is None or field(event, "source.address") is None:
             problems.append("not parsed: %s" % raw[:300])
             break
@@ -250,19 +370,20 @@ def check_logpipe_output(scenario, lines, count, stderr, head):
                 and field(event, "user_agent.original") is not None:
             problems.append("no user_agent.name: %s" % raw[:300])
             break
-    if problems:
-        raise BenchError("%s: output check failed: %s" % (scenario, "; ".join(problems)))
+    return problems
+
+
+def logpipe_env(data_dir):
+    """The environment of a logpipe run: a fresh data_dir, the default log level."""
+    e = dict(os.environ, LOGPIPE_DATA_DIR=data_dir)
+    e.pop("LOGPIPE_LOG", None)
+    return e
 
 
 def run_logpipe(binary, scenario, data, lines, runs, args):
     pipeline = write_pipeline(scenario, data, args.workers, args.batch_size)
     argv = [binary, "run", pipeline]
-
-    def env(data_dir):
-        e = dict(os.environ, LOGPIPE_DATA_DIR=data_dir)
-        e.pop("LOGPIPE_LOG", None)
-        return e
-
+    env = logpipe_env
     with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
         count, stderr, head = count_output(argv, env=env(data_dir))
     check_logpipe_output(scenario, lines, count, stderr, head)
@@ -288,6 +409,269 @@ def busy_note(result):
     # /proc/stat counts in clock ticks (10 ms): ignore what a tick or two of rounding makes.
     noticeable = share > 0.1 and result["others"] > 0.05
     return "  (other processes or hypervisor steal used %.2f CPUs meanwhile)" % share if noticeable else ""
+
+
+# --- elasticsearch scenario -------------------------------------------------------------------
+
+def osmem_binary(install):
+    """Path of osmem-server in .venv/ (pip-installed there when missing, unless --no-install)."""
+    pattern = os.path.join(ROOT, ".venv", "lib", "python3*", "site-packages", "osmem_server", "bin", "osmem-server")
+    found = sorted(glob.glob(pattern))
+    if found:
+        return found[-1]
+    if not install:
+        raise BenchError("osmem-server is not in .venv/ (python3 -m venv .venv && .venv/bin/pip install "
+                         "osmem-server==%s; --no-install given)" % OSMEM_VERSION)
+    say("installing osmem-server %s into .venv/ (pip) for %s" % (OSMEM_VERSION, ES_SCENARIO))
+    venv = os.path.join(ROOT, ".venv")
+    if not os.path.exists(os.path.join(venv, "bin", "pip")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
+                    "osmem-server==%s" % OSMEM_VERSION], check=True)
+    found = sorted(glob.glob(pattern))
+    if not found:
+        raise BenchError("pip installed osmem-server but %s is missing" % pattern)
+    return found[-1]
+
+
+def http_json(method, url, body=None):
+    """(status, parsed JSON answer) of one request to 127.0.0.1."""
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        text = error.read()
+        try:
+            return error.code, json.loads(text)
+        except ValueError:
+            return error.code, text.decode("utf-8", "replace")
+
+
+class Osmem:
+    """A fresh osmem-server on a free 127.0.0.1 port (data in memory); stop() kills it."""
+
+    def __init__(self, binary):
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [binary, "-addr", "127.0.0.1:0", "-no-stdin-watch", "-no-ja", "-parent-pid", str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.log)
+        first = self.process.stdout.readline()  # {"url": …, "pid": …} once it listens
+        if not first:
+            self.process.wait()
+            self.log.seek(0)
+            raise BenchError("osmem-server exited %s before it listened:\n%s"
+                             % (self.process.returncode, self.log.read().decode("utf-8", "replace")[-1000:]))
+        self.url = json.loads(first)["url"]
+        self.pid = self.process.pid
+        # keep reading stdout so that osmem can never block on a full pipe
+        threading.Thread(target=lambda: self.process.stdout.read(), daemon=True).start()
+
+    def count(self, index):
+        http_json("POST", "%s/%s/_refresh" % (self.url, index))
+        status, answer = http_json("GET", "%s/%s/_count" % (self.url, index))
+        if status != 200 or not isinstance(answer, dict) or "count" not in answer:
+            raise BenchError("GET %s/%s/_count: %s %s" % (self.url, index, status, str(answer)[:500]))
+        return answer["count"]
+
+    def sample(self, index, size):
+        status, answer = http_json("GET", "%s/%s/_search?size=%d" % (self.url, index, size))
+        if status != 200:
+            raise BenchError("GET %s/%s/_search: %s %s" % (self.url, index, status, str(answer)[:500]))
+        return answer["hits"]["hits"]
+
+    def peak_rss_mb(self):
+        """VmHWM of the running osmem-server."""
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+        return 0.0
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+              "content-length"}
+
+
+class BulkCountingProxy:
+    """A threaded HTTP/1.1 forwarding proxy on a free 127.0.0.1 port that counts POST …/_bulk
+    requests and the documents in them; one keep-alive connection to the upstream per client
+    connection. Only used for the untimed counting run."""
+
+    def __init__(self, upstream_url):
+        upstream = urllib.parse.urlsplit(upstream_url)
+        self.lock = threading.Lock()
+        self.bulk_requests = 0
+        self.bulk_documents = 0
+        self.requests = 0
+        self.errors = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def read_body(self):
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else None
+
+            def forward(self):
+                body = self.read_body()
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                if body is not None:
+                    headers["Content-Length"] = str(len(body))
+                if not hasattr(self, "upstream"):
+                    self.upstream = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+                try:
+                    self.upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = self.upstream.getresponse()
+                    data = answer.read()
+                except (OSError, http.client.HTTPException) as error:
+                    with proxy.lock:
+                        proxy.errors.append("%s %s: %s" % (self.command, self.path, error))
+                    self.upstream.close()
+                    self.send_error(502)
+                    return
+                is_bulk = self.command == "POST" and urllib.parse.urlsplit(self.path).path.endswith("/_bulk")
+                with proxy.lock:
+                    proxy.requests += 1
+                    if is_bulk:
+                        proxy.bulk_requests += 1
+                        # index actions: an action line and a source line per document
+                        proxy.bulk_documents += (body or b"").count(b"\n") // 2
+                self.send_response_only(answer.status, answer.reason)
+                for key, value in answer.getheaders():
+                    if key.lower() not in HOP_BY_HOP:
+                        self.send_header(key, value)
+                if self.command == "HEAD":
+                    self.send_header("Content-Length", answer.getheader("Content-Length", "0"))
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward
+
+            def finish(self):
+                super().finish()
+                if hasattr(self, "upstream"):
+                    self.upstream.close()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def check_es_documents(osmem, lines, stderr, what):
+    """The index holds exactly one document per line (fail loudly otherwise)."""
+    count = osmem.count(ES_INDEX)
+    if count != lines:
+        raise BenchError("%s %s: GET /%s/_count is %d for %d lines:\n%s"
+                         % (ES_SCENARIO, what, ES_INDEX, count, lines, stderr[-1000:]))
+
+
+def available_memory():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_es(binary, data, lines, runs, args):
+    """The untimed counting run through the proxy (checks summary and documents), then the timed
+    runs straight into osmem; returns (timed results, proxy counts)."""
+    needed = lines * OSMEM_RSS_PER_DOCUMENT * 1.25 + 500e6
+    if needed > available_memory():
+        raise BenchError("%s: osmem-server would need about %.0f GB for %d documents and %.0f GB are available; "
+                         "use a smaller --es-lines" % (ES_SCENARIO, needed / 1e9, lines, available_memory() / 1e9))
+    server = osmem_binary(not args.no_install)
+    osmem = Osmem(server)
+    proxy = BulkCountingProxy(osmem.url)
+    try:
+        pipeline = write_pipeline(ES_SCENARIO, data, args.workers, args.batch_size, ES_OUTPUT % proxy.url,
+                                  name=ES_SCENARIO + "-proxied")
+        with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
+            started = time.perf_counter()
+            done = subprocess.run([binary, "run", pipeline], env=logpipe_env(data_dir), cwd=DATA_DIR,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proxied_wall = time.perf_counter() - started
+        stderr = done.stderr.decode("utf-8", "replace")
+        if done.returncode != 0:
+            raise BenchError("%s (counting run) exited %d:\n%s" % (ES_SCENARIO, done.returncode, stderr[-2000:]))
+        if proxy.errors:
+            raise BenchError("%s (counting run): the proxy failed to forward: %s" % (ES_SCENARIO, proxy.errors[:3]))
+        problems = summary_problems(lines, stderr)
+        check_es_documents(osmem, lines, stderr, "counting run")
+        hits = osmem.sample(ES_INDEX, 1000)
+        problems += event_problems(ES_SCENARIO, [hit["_source"] for hit in hits])
+        for hit in hits:
+            expected = "%s-%s" % (field(hit["_source"], "log.file.fingerprint"), field(hit["_source"], "log.offset"))
+            if hit["_id"] != expected:
+                problems.append("_id %s, expected %s (document_id = fingerprint)" % (hit["_id"], expected))
+                break
+        if proxy.bulk_documents != lines:
+            problems.append("the bulk requests carried %d documents for %d lines" % (proxy.bulk_documents, lines))
+        if problems:
+            raise BenchError("%s: output check failed: %s" % (ES_SCENARIO, "; ".join(problems)))
+        counts = {"bulk_requests": proxy.bulk_requests, "bulk_documents": proxy.bulk_documents,
+                  "requests": proxy.requests, "proxied_wall": proxied_wall}
+        say("%s: counting run through the proxy: %d bulk requests (%.0f documents each), %d requests in all, "
+            "%.2f s wall; %d documents in osmem, %d checked"
+            % (ES_SCENARIO, proxy.bulk_requests, proxy.bulk_documents / max(1, proxy.bulk_requests),
+               proxy.requests, proxied_wall, lines, len(hits)))
+    finally:
+        proxy.stop()
+        osmem.stop()
+
+    results = []
+    for i in range(runs):
+        osmem = Osmem(server)
+        try:
+            pipeline = write_pipeline(ES_SCENARIO, data, args.workers, args.batch_size, ES_OUTPUT % osmem.url)
+            with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
+                result = measure([binary, "run", pipeline], env=logpipe_env(data_dir), server_pid=osmem.pid)
+            summary = SUMMARY.search(result["stderr"])
+            if not summary or int(summary.group(2)) != lines:
+                raise BenchError("%s run %d: summary does not show %d events out:\n%s"
+                                 % (ES_SCENARIO, i + 1, lines, result["stderr"][-1000:]))
+            check_es_documents(osmem, lines, result["stderr"], "run %d" % (i + 1))
+            result["server_rss_mb"] = osmem.peak_rss_mb()
+        finally:
+            osmem.stop()
+        result["ratio"] = result["cpu"] / result["server_cpu"] if result["server_cpu"] else float("inf")
+        results.append(result)
+        say("%s run %d/%d: %.2f s wall, %.2f s cpu (user %.2f, sys %.2f), %.0f MB peak RSS, %.0f events/s; "
+            "osmem %.2f s cpu, %.0f MB peak RSS, logpipe/osmem CPU %.2f; %d documents counted%s"
+            % (ES_SCENARIO, i + 1, runs, result["wall"], result["cpu"], result["user"], result["sys"],
+               result["rss_mb"], lines / result["wall"], result["server_cpu"], result["server_rss_mb"], result["ratio"],
+               lines, busy_note(result)))
+    return results, counts
 
 
 # --- peer -------------------------------------------------------------------------------------
@@ -353,7 +737,7 @@ def medians(results, lines, size):
             "busy_runs": sum(1 for r in results if busy_note(r))}
 
 
-def machine():
+def machine(commit):
     model = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -366,75 +750,149 @@ def machine():
             if line.startswith("MemTotal:"):
                 mem = "%.1f GB RAM" % (int(line.split()[1]) * 1024 / 1e9)
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "mem": mem, "rustc": rustc,
             "kernel": "Linux %s" % platform.release(), "commit": commit}
 
 
-def report(rows, peer, peer_note, info, lines, size, runs, markdown_path):
+def es_medians(results, lines, size, counts):
+    """medians() plus osmem's CPU, the per-run CPU ratio (median, min–max) and the bulk counts."""
+    m = medians(results, lines, size)
+    server = [r["server_cpu"] for r in results]
+    ratios = [r["ratio"] for r in results]
+    cpus = [r["cpu"] for r in results]
+    rss = [r["rss_mb"] for r in results]
+    m.update({"cpu_min": min(cpus), "cpu_max": max(cpus),
+              "server_cpu": statistics.median(server), "server_cpu_min": min(server), "server_cpu_max": max(server),
+              "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
+              "rss_mb_min": min(rss), "rss_mb_max": max(rss)})
+    m.update(counts)
+    m["lines"], m["size"] = lines, size
+    m["cpu_bar_met_median"] = m["ratio"] < BAR_CPU_RATIO
+    m["cpu_bar_met_all"] = m["ratio_max"] < BAR_CPU_RATIO
+    m["rss_bar_met"] = m["rss_mb_max"] < BAR_RSS_MB
+    return m
+
+
+def es_table(m):
+    header = ["scenario", "events/s", "(min–max)", "logpipe CPU s", "osmem CPU s", "logpipe / osmem CPU",
+              "peak RSS MB", "bulk requests"]
+    row = [ES_SCENARIO, "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
+           "%.2f (%.2f–%.2f)" % (m["cpu"], m["cpu_min"], m["cpu_max"]),
+           "%.2f (%.2f–%.2f)" % (m["server_cpu"], m["server_cpu_min"], m["server_cpu_max"]),
+           "%.2f (%.2f–%.2f)" % (m["ratio"], m["ratio_min"], m["ratio_max"]),
+           "%.0f (%.0f–%.0f)" % (m["rss_mb"], m["rss_mb_min"], m["rss_mb_max"]),
+           "%d" % m["bulk_requests"]]
+    return header, [row]
+
+
+def es_bars(m):
+    cpu = "logpipe CPU below %.1f× osmem-server's: %s (median ratio %.2f, runs %.2f–%.2f)" % (
+        BAR_CPU_RATIO, "met in every run" if m["cpu_bar_met_all"] else
+        ("met at the median, not in every run" if m["cpu_bar_met_median"] else "NOT met"),
+        m["ratio"], m["ratio_min"], m["ratio_max"])
+    rss = "peak RSS under %d MB: %s (median %.0f MB, highest run %.0f MB)" % (
+        BAR_RSS_MB, "met" if m["rss_bar_met"] else "NOT met", m["rss_mb"], m["rss_mb_max"])
+    return [cpu, rss]
+
+
+def text_table(header, table):
+    widths = [max(len(str(row[i])) for row in [header] + table) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+            for row in [header] + table]
+
+
+def markdown_table(header, table):
+    md = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+    for row in table:
+        md.append("| " + " | ".join(("`%s`" % c) if i == 0 else c for i, c in enumerate(row)) + " |")
+    return md
+
+
+def report(rows, peer, peer_note, es, info, lines, size, runs, markdown_path):
     header = ["scenario", "events/s", "(min–max)", "MB/s", "wall s", "CPU s", "CPU-s / M events", "peak RSS MB"]
     table = []
     for name, m in rows + ([peer] if peer else []):
         table.append([name, "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
                       "%.1f" % m["mb_s"], "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"],
                       "%.0f" % m["rss_mb"]])
-    busy = [(name, m["busy_runs"]) for name, m in rows + ([peer] if peer else []) if m["busy_runs"]]
-    widths = [max(len(str(row[i])) for row in [header] + table) for i in range(len(header))]
-    text = ["", "Medians of %d runs, %d lines (%.0f MB) of generated nginx combined log, stdout to /dev/null:" %
-            (runs, lines, size / 1e6), ""]
-    text.append("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    for row in table:
-        text.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-    text.append("")
+    measured = rows + ([peer] if peer else []) + ([(ES_SCENARIO, es)] if es else [])
+    busy = [(name, m["busy_runs"]) for name, m in measured if m["busy_runs"]]
+    text = [""]
+    if table:
+        text += ["Medians of %d runs, %d lines (%.0f MB) of generated nginx combined log, stdout to /dev/null:" %
+                 (runs, lines, size / 1e6), ""]
+        text += text_table(header, table)
+        text.append("")
+    if es:
+        text += ["%s, %d lines (%.0f MB), medians of %d runs (min–max), a fresh osmem-server per run; bulk "
+                 "requests counted in one more run through a counting proxy (%.0f documents each on average):" %
+                 (ES_SCENARIO, es["lines"], es["size"] / 1e6, runs,
+                  es["bulk_documents"] / max(1, es["bulk_requests"])), ""]
+        text += text_table(*es_table(es))
+        text.append("")
+        text += ["bar: " + bar for bar in es_bars(es)]
     if busy:
         text.append("warning: other processes (or VM steal) used more than 0.1 CPU during %s; the figures are pessimistic" %
                     ", ".join("%d %s run(s)" % (n, name) for name, n in busy))
     text.append("machine: %d CPUs (nproc), %s, %s, %s; %s; logpipe %s" %
                 (info["nproc"], info["cpu"], info["mem"], info["kernel"], info["rustc"], info["commit"]))
     ratios = []
-    if peer:
+    if peer and rows:
         for name, m in rows:
             ratios.append("%s / %s events/s: %.2f" % (name, peer[0], m["events_s"] / peer[1]["events_s"]))
         text.extend("ratio " + r for r in ratios)
         text.append("(lognormalizer is one C thread that only splits the line into strings; logpipe also "
                     "parses the date, builds ECS events with event.original, log.file.path, log.offset "
                     "and keeps checkpoints)")
-    else:
+    elif not peer:
         text.append("peer: %s" % peer_note)
     print("\n".join(text))
 
     if markdown_path:
-        md = ["### Benchmarks", "",
-              "`scripts/bench` (harness: `benches/pipeline.py`) generates %d lines (%.0f MB) of nginx combined "
-              "log (`scripts/nginx_log_gen.py --seed %d`), runs each scenario once to check that every line "
-              "comes out as one parsed event, then %d times with stdout to /dev/null and a fresh data_dir; "
-              "the child is measured with `wait4` (wall time, user+sys CPU, peak RSS). Medians:" %
-              (lines, size / 1e6, SEED, runs), "",
-              "| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-        for row in table:
-            md.append("| " + " | ".join(("`%s`" % c) if i == 0 else c for i, c in enumerate(row)) + " |")
-        md.append("")
-        for name, description in SCENARIOS.items():
-            if any(name == r[0] for r in rows):
-                md.append("- `%s`: %s." % (name, description))
-        if peer:
-            md.append("- `%s`: the same file parsed by lognormalizer (liblognorm) with a two-rule rulebase for "
-                      "the combined format, JSON out; one C thread that only splits the line into strings "
-                      "(no date parsing, no event.original, offsets or checkpoints)." % peer[0])
-        md.append("")
+        md = []
+        if table:
+            md += ["`scripts/bench` (harness: `benches/pipeline.py`) generates %d lines (%.0f MB) of nginx combined "
+                   "log (`scripts/nginx_log_gen.py --seed %d`), runs each scenario once to check that every line "
+                   "comes out as one parsed event, then %d times with stdout to /dev/null and a fresh data_dir; "
+                   "wall time and user+sys CPU come from `wait4`, peak RSS from %s. Medians, and "
+                   "the range of events/s over the runs:" % (lines, size / 1e6, SEED, runs,
+                   "GNU time's `%M`" if GNU_TIME.get("gnu_time") else "`wait4`"), ""]
+            md += markdown_table(header, table)
+            md.append("")
+            for name, description in SCENARIOS.items():
+                if any(name == r[0] for r in rows):
+                    md.append("- `%s`: %s." % (name, description))
+            if peer:
+                md.append("- `%s`: the same file parsed by lognormalizer (liblognorm) with a two-rule rulebase for "
+                          "the combined format, JSON out; one C thread that only splits the line into strings "
+                          "(no date parsing, no event.original, offsets or checkpoints)." % peer[0])
+            md.append("")
+            if peer and rows:
+                md.append("Ratio to the peer (events/s): " + "; ".join(
+                    "`%s` %.2f× lognormalizer" % (name, m["events_s"] / peer[1]["events_s"]) for name, m in rows) + ".")
+                md.append("")
+            elif not peer:
+                md.append("Peer: %s." % peer_note)
+                md.append("")
+        if es:
+            md += ["Into Elasticsearch: `%s` is %s, on %d lines (%.0f MB) of the same generator: osmem-server "
+                   "(an OpenSearch-compatible in-memory server, Go) keeps every document in memory, about 40 KB "
+                   "each, so 1M would not fit. Each timed run starts a fresh osmem-server, measures logpipe as above "
+                   "and osmem's CPU from `/proc/<pid>/stat` between logpipe's start and exit, and checks "
+                   "`GET /%s/_count` = %d. One more, untimed run goes through a counting HTTP proxy to count the "
+                   "bulk requests (%d, %.0f documents each). Medians of %d runs (min–max):" %
+                   (ES_SCENARIO, SCENARIOS[ES_SCENARIO], es["lines"], es["size"] / 1e6, ES_INDEX, es["lines"],
+                    es["bulk_requests"], es["bulk_documents"] / max(1, es["bulk_requests"]), runs), ""]
+            md += markdown_table(*es_table(es))
+            md.append("")
+            md += ["- " + bar[0].upper() + bar[1:] + "." for bar in es_bars(es)]
+            md.append("")
         if busy:
             md.append("Other processes (or VM steal) used more than 0.1 CPU during %s, so those figures are pessimistic." %
                       ", ".join("%d `%s` run(s)" % (n, name) for name, n in busy))
             md.append("")
         md.append("Machine: %d CPUs (`nproc`), %s, %s, %s, %s; logpipe at %s." %
                   (info["nproc"], info["cpu"], info["mem"], info["kernel"], info["rustc"], info["commit"]))
-        md.append("")
-        if peer:
-            md.append("Ratio to the peer (events/s): " + "; ".join(
-                "`%s` %.2f× lognormalizer" % (name, m["events_s"] / peer[1]["events_s"]) for name, m in rows) + ".")
-        else:
-            md.append("Peer: %s." % peer_note)
         with open(markdown_path, "w") as f:
             f.write("\n".join(md) + "\n")
         say("wrote %s" % markdown_path)
@@ -447,30 +905,40 @@ def main():
                         help="scenario to run (repeatable; default: all)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per scenario (default 5)")
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines of generated log (default 1000000)")
+    parser.add_argument("--es-lines", type=int, default=ES_LINES,
+                        help="lines of generated log for %s (default %d: osmem-server keeps every document "
+                             "in memory, ~40 KB each)" % (ES_SCENARIO, ES_LINES))
     parser.add_argument("--workers", type=int, help="[pipeline] workers (default: logpipe's, the number of cores)")
     parser.add_argument("--batch-size", type=int, help="[pipeline] batch_size (default: logpipe's)")
     parser.add_argument("--no-build", action="store_true", help="use target/release/logpipe as it is")
     parser.add_argument("--no-peer", action="store_true", help="do not run lognormalizer")
-    parser.add_argument("--no-install", action="store_true", help="do not apt-get install the peer when missing")
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not apt-get install the peer, nor pip-install osmem-server into .venv/, when missing")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before each timed run, wait up to this long for other processes to go quiet")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the results as a markdown section")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the results as markdown (a README section body, no heading)")
     args = parser.parse_args()
-    if args.runs < 1 or args.lines < 1:
-        parser.error("--runs and --lines must be at least 1")
+    if args.runs < 1 or args.lines < 1 or args.es_lines < 1:
+        parser.error("--runs, --lines and --es-lines must be at least 1")
     scenarios = list(SCENARIOS) if not args.scenario or "all" in args.scenario else \
         [s for s in SCENARIOS if s in args.scenario]
 
     WAIT_IDLE[0] = args.wait_idle
     os.makedirs(DATA_DIR, exist_ok=True)
     try:
-        binary = build(args.no_build)
+        binary, commit = build(args.no_build)
         data = data_file(args.lines)
         size = os.path.getsize(data)
-        rows = []
+        rows, es = [], None
         for scenario in scenarios:
-            rows.append((scenario, medians(run_logpipe(binary, scenario, data, args.lines, args.runs, args),
-                                           args.lines, size)))
+            if scenario == ES_SCENARIO:
+                es_data = data_file(args.es_lines)
+                es_size = os.path.getsize(es_data)
+                results, counts = run_es(binary, es_data, args.es_lines, args.runs, args)
+                es = es_medians(results, args.es_lines, es_size, counts)
+            else:
+                rows.append((scenario, medians(run_logpipe(binary, scenario, data, args.lines, args.runs, args),
+                                               args.lines, size)))
         peer, peer_note = None, "not run (--no-peer)"
         if not args.no_peer:
             path, peer_note = lognormalizer(not args.no_install)
@@ -479,7 +947,7 @@ def main():
                 peer = (version, medians(results, args.lines, size))
             else:
                 say("peer: %s" % peer_note)
-        report(rows, peer, peer_note, machine(), args.lines, size, args.runs, args.markdown)
+        report(rows, peer, peer_note, es, machine(commit), args.lines, size, args.runs, args.markdown)
     except (BenchError, subprocess.CalledProcessError) as error:
         say("error: %s" % error)
         sys.exit(1)
