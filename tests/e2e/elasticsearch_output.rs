@@ -262,10 +262,12 @@ fn an_outage_in_the_middle_of_a_run_loses_nothing_and_duplicates_nothing() {
         running.child.try_wait().unwrap().is_none(),
         "logpipe waits, it does not exit"
     );
-    let recovered = Instant::now();
     proxy.set(Fault::None);
-    assert!(running.wait_for_exit(Duration::from_secs(120)).success());
-    assert!(recovered.elapsed() < Duration::from_secs(60));
+    // Deliveries resume within seconds (the host is retried after at most retry_max).
+    wait_until("deliveries to resume", Duration::from_secs(15), || {
+        osmem.count("outage") > during
+    });
+    assert!(running.wait_for_exit(Duration::from_secs(300)).success());
     assert_exactly_the_lines(&osmem.documents("outage"), &text);
     let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
     let complaints = stderr.lines().filter(|l| l.contains("retrying")).count();
@@ -324,7 +326,7 @@ fn answers_429_and_503_are_retried_with_back_pressure_and_bounded_memory() {
         pipeline,
         dir: _dir,
         text: _,
-    } = Proxied::new(100_000, "faults", "");
+    } = Proxied::new(30_000, "faults", "");
     proxy.set(Fault::Status(429));
     let mut running = Running::start(&pipeline);
     let pid = running.child.id();
@@ -341,15 +343,16 @@ fn answers_429_and_503_are_retried_with_back_pressure_and_bounded_memory() {
     proxy.set(Fault::Status(503));
     watch(3, &mut peak);
     assert_eq!(osmem.count("faults"), 0, "nothing was let through");
-    // The 22 MB file is not read into memory while Elasticsearch refuses: inputs wait.
+    // The 7 MB file (some 300 MB as events) is not read into memory while Elasticsearch
+    // refuses: the inputs wait.
     assert!(peak < 80.0, "peak RSS {peak:.1} MiB during the faults");
     // Capped backoff, not a retry storm: well under one request per 10 ms.
     let requests = proxy.requests.load(std::sync::atomic::Ordering::Relaxed);
     assert!((2..300).contains(&requests), "{requests} requests in 6 s");
     assert!(requests_during_429 >= 2, "429 was retried");
     proxy.set(Fault::None);
-    assert!(running.wait_for_exit(Duration::from_secs(120)).success());
-    assert_eq!(osmem.count("faults"), 100_000);
+    assert!(running.wait_for_exit(Duration::from_secs(300)).success());
+    assert_eq!(osmem.count("faults"), 30_000);
 }
 
 /// A CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`.
