@@ -37,6 +37,15 @@ pub struct FileOutputConfig {
     /// ahead of data on disk). Default `true`.
     #[serde(default = "default_fsync")]
     pub fsync: bool,
+    /// Where events go whose rendered `path` would leave the template's fixed directory (a
+    /// field value with `..`, or one that makes the path absolute): this file name, in that
+    /// directory, as Logstash's `filename_failure`. Default `"_filepath_failures"`.
+    #[serde(default = "default_filename_failure")]
+    pub filename_failure: String,
+}
+
+fn default_filename_failure() -> String {
+    "_filepath_failures".to_string()
 }
 
 fn default_max_open_files() -> usize {
@@ -68,6 +77,7 @@ pub enum FileOutputError {
 /// The `file` output.
 pub struct FileOutput {
     path: Template,
+    guard: PathGuard,
     codec: OutputCodec,
     writer: FileWriter,
 }
@@ -83,6 +93,7 @@ impl FileOutput {
         }
         Ok(FileOutput {
             path: config.path.clone(),
+            guard: PathGuard::new(config.path.source(), &config.filename_failure),
             codec: config.codec,
             writer: FileWriter {
                 config_dir: context.config_dir.clone(),
@@ -99,6 +110,7 @@ impl FileOutput {
     async fn deliver(self, mut context: OutputContext) -> Result<(), FileOutputError> {
         let FileOutput {
             path,
+            guard,
             codec,
             mut writer,
         } = self;
@@ -111,7 +123,7 @@ impl FileOutput {
                 },
                 () = context.abort.cancelled() => return Ok(()),
             };
-            let mut pending = grouping.group(&path, codec, &batch.events);
+            let mut pending = grouping.group(&path, &guard, codec, &batch.events);
             let mut backoff = RETRY_START;
             let mut failing = false;
             loop {
@@ -169,6 +181,36 @@ struct PendingFile {
 struct Grouping {
     rendered: String,
     index: HashMap<String, usize>,
+    /// A path that left its directory was reported (once).
+    warned_escape: bool,
+}
+
+/// Keeps rendered paths inside the directory the template fixes (everything before its first
+/// `%{`, up to the last `/`), so a field value cannot write elsewhere.
+#[derive(Debug, Clone)]
+struct PathGuard {
+    root: String,
+    /// The failure file, in `root`.
+    failure: String,
+}
+
+impl PathGuard {
+    fn new(template: &str, filename_failure: &str) -> PathGuard {
+        let fixed = template.split("%{").next().unwrap_or_default();
+        let root = fixed.rfind('/').map_or("", |at| &fixed[..=at]).to_string();
+        PathGuard {
+            failure: format!("{root}{filename_failure}"),
+            root,
+        }
+    }
+
+    /// Whether `rendered` stays in the root: it starts with it, and what follows is
+    /// relative and has no `..` part.
+    fn allows(&self, rendered: &str) -> bool {
+        rendered
+            .strip_prefix(&self.root)
+            .is_some_and(|rest| !rest.starts_with('/') && !rest.split('/').any(|part| part == ".."))
+    }
 }
 
 impl Grouping {
@@ -176,6 +218,7 @@ impl Grouping {
     fn group(
         &mut self,
         template: &Template,
+        guard: &PathGuard,
         codec: OutputCodec,
         events: &FilteredEvents,
     ) -> Vec<PendingFile> {
@@ -184,6 +227,18 @@ impl Grouping {
         for (event_index, event) in events.iter().enumerate() {
             self.rendered.clear();
             template.render_into(event, &mut self.rendered);
+            if !guard.allows(&self.rendered) {
+                if !self.warned_escape {
+                    tracing::warn!(
+                        path = %self.rendered,
+                        failure = %guard.failure,
+                        "a rendered file output path leaves the template's directory; such events go to the failure file"
+                    );
+                    self.warned_escape = true;
+                }
+                self.rendered.clear();
+                self.rendered.push_str(&guard.failure);
+            }
             let position = match self.index.get(self.rendered.as_str()) {
                 Some(&position) => position,
                 None => {
@@ -318,6 +373,30 @@ mod tests {
         let mut event = Event::from_line(format!("line {word}"), timestamp);
         event.insert(&FieldPath::parse("word").unwrap(), json!(word));
         event
+    }
+
+    #[test]
+    fn paths_that_leave_the_template_directory_go_to_the_failure_file() {
+        let guard = PathGuard::new("out/%{word}.ndjson", "_filepath_failures");
+        assert!(guard.allows("out/a.ndjson"));
+        assert!(guard.allows("out/a/b.ndjson"));
+        assert!(!guard.allows("out/../etc.ndjson"));
+        assert!(!guard.allows("out//etc/passwd.ndjson"));
+        assert_eq!(guard.failure, "out/_filepath_failures");
+        let at_top = PathGuard::new("%{word}.log", "_f");
+        assert!(at_top.allows("a.log"));
+        assert!(!at_top.allows("/etc/cron.d/x.log"));
+        assert_eq!(at_top.failure, "_f");
+
+        let template = Template::parse("out/%{word}.ndjson").unwrap();
+        let events = FilteredEvents::new(vec![
+            event("good", "2024-03-05T10:00:00.000Z"),
+            event("../../escape", "2024-03-05T10:00:00.000Z"),
+        ]);
+        let files = Grouping::default().group(&template, &guard, OutputCodec::JsonLines, &events);
+        let paths: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
+        assert_eq!(paths, ["out/good.ndjson", "out/_filepath_failures"]);
+        assert!(String::from_utf8_lossy(&files[1].bytes).contains("../../escape"));
     }
 
     fn batch(events: Vec<Event>) -> (OutputBatch, AckReceipt) {
