@@ -8,7 +8,7 @@ use crate::config::PipelineConfig;
 use crate::event::Event;
 use crate::filters::{BuildContext, FilterStage};
 use crate::inputs::{Input, InputBuildContext, InputContext};
-use crate::outputs::{Output, OutputBuildContext, OutputContext};
+use crate::outputs::{Output, OutputBuildContext, OutputContext, OutputError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -195,19 +195,20 @@ impl Pipeline {
             let stop = stop.clone();
             let failure = Arc::clone(&output_failure);
             let output_id = id.clone();
+            // A failure is logged and recorded here, when it happens; the task then ends
+            // as done, so joining it does not report it a second time.
             let task = tokio::spawn(async move {
-                let result = output.run(context).await;
-                if let Err(error) = &result {
+                if let Err(error) = output.run(context).await {
                     tracing::error!(component = %output_id, "{error}; stopping the pipeline");
                     if let Ok(mut slot) = failure.lock() {
                         slot.get_or_insert(PipelineError::Failed {
-                            id: output_id.clone(),
+                            id: output_id,
                             message: error.to_string(),
                         });
                     }
                     stop.cancel();
                 }
-                result
+                Ok::<(), OutputError>(())
             });
             output_tasks.push((id, task));
         }

@@ -599,9 +599,11 @@ impl MatchSlots {
 }
 
 impl CompiledPattern {
-    fn attempt(&self, subject: &str, slots: &mut MatchSlots) -> Attempt {
+    /// Matches `subject`; `ascii` says whether it is pure ASCII (checked once per subject
+    /// by the caller, not once per pattern).
+    fn attempt(&self, subject: &str, ascii: bool, slots: &mut MatchSlots) -> Attempt {
         let found = match (&self.ascii_regex, &mut slots.ascii) {
-            (Some(regex), Some(locations)) if subject.is_ascii() => {
+            (Some(regex), Some(locations)) if ascii => {
                 slots.last_was_ascii = true;
                 regex.captures_read(locations, subject.as_bytes())
             }
@@ -772,6 +774,7 @@ impl Filter for GrokFilter {
             } = self;
             for range in subject_ranges.iter() {
                 let subject = subjects.get(range.clone()).unwrap_or_default();
+                let ascii = subject.is_ascii();
                 for (pattern, locations) in &mut matchers[index].patterns {
                     if attempts > 0
                         && started.is_some_and(|(start, timeout)| start.elapsed() >= timeout)
@@ -780,7 +783,7 @@ impl Filter for GrokFilter {
                         break 'fields;
                     }
                     attempts += 1;
-                    match pattern.attempt(subject, locations) {
+                    match pattern.attempt(subject, ascii, locations) {
                         Attempt::Matched => {
                             matched = true;
                             pattern.store_captures(subject, locations, *keep_empty_captures, event);
@@ -838,7 +841,7 @@ impl GrokDebugger {
     /// prefix: …` with how far it got.
     pub fn explain(&self, line: &str) -> String {
         let mut locations = MatchSlots::new(&self.pattern);
-        match self.pattern.attempt(line, &mut locations) {
+        match self.pattern.attempt(line, line.is_ascii(), &mut locations) {
             Attempt::Matched => {
                 let mut event = Event::default();
                 self.pattern

@@ -292,7 +292,12 @@ fn a_crash_and_restart_with_fingerprint_ids_indexes_every_line_once() {
     });
     // Stop deliveries so the crash surely leaves indexed but unacknowledged events behind.
     proxy.set(Fault::Status(503));
-    std::thread::sleep(Duration::from_millis(300));
+    let seen = proxy.requests.load(std::sync::atomic::Ordering::Relaxed);
+    wait_until(
+        "a bulk request answered 503",
+        Duration::from_secs(30),
+        || proxy.requests.load(std::sync::atomic::Ordering::Relaxed) > seen + 1,
+    );
     running.kill();
     let before_restart = osmem.count("crash");
     assert!(before_restart < 10_000);

@@ -1,6 +1,7 @@
 //! Bulk requests: the NDJSON body built from events (action line + document per event),
 //! and the bulk response read item by item into delivered / retry / dead-letter outcomes.
 
+use crate::json_writer::write_str;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -20,17 +21,12 @@ pub fn write_action(out: &mut Vec<u8>, action: &str, index: &str, id: Option<&st
     out.extend_from_slice(b"{\"");
     out.extend_from_slice(action.as_bytes());
     out.extend_from_slice(b"\":{\"_index\":");
-    write_json_string(out, index);
+    write_str(out, index);
     if let Some(id) = id {
         out.extend_from_slice(b",\"_id\":");
-        write_json_string(out, id);
+        write_str(out, id);
     }
     out.extend_from_slice(b"}}\n");
-}
-
-fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    // Serializing a str into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 /// What happened to one item of a bulk request.

@@ -2,7 +2,7 @@
 //! hosts taken round-robin with failed ones set aside and re-tried after a backoff, and the
 //! capped exponential backoff with jitter that every retry uses.
 
-use super::ElasticsearchOutputConfig;
+use super::{ElasticsearchOutputConfig, lock};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -256,38 +256,16 @@ impl Client {
                 request = request.header(CONTENT_ENCODING, "gzip");
             }
         }
-        let result = async {
-            let response = request.send().await?;
-            let status = response.status();
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, body))
-        }
-        .await;
-        match result {
-            Err(error) => {
-                self.mark(index, false);
-                Err(RequestError::Transport {
-                    url,
-                    reason: error_chain(&error),
-                })
-            }
-            Ok((status, body)) if status.is_success() => {
-                self.mark(index, true);
-                Ok(Response {
-                    status,
-                    body: body.to_vec(),
-                })
-            }
-            Ok((status, body)) => {
-                // A host answering 502/503/504 is as good as down for now.
+        let result = exchange(request, &url).await;
+        match &result {
+            Ok(_) => self.mark(index, true),
+            Err(RequestError::Transport { .. }) => self.mark(index, false),
+            // A host answering 502/503/504 is as good as down for now.
+            Err(RequestError::Status { status, .. }) => {
                 self.mark(index, !matches!(status.as_u16(), 502..=504));
-                Err(RequestError::Status {
-                    url,
-                    status,
-                    body: String::from_utf8_lossy(&body).chars().take(500).collect(),
-                })
             }
         }
+        result
     }
 
     /// Sends a multipart form (Kibana's saved-objects import) to an absolute URL.
@@ -296,41 +274,39 @@ impl Client {
         url: &str,
         form: reqwest::multipart::Form,
     ) -> Result<Response, RequestError> {
-        let result = async {
-            let response = self
-                .http
-                .post(url)
-                .header("kbn-xsrf", "true")
-                .multipart(form)
-                .send()
-                .await?;
-            let status = response.status();
-            let body = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, body))
-        }
-        .await;
-        match result {
-            Err(error) => Err(RequestError::Transport {
-                url: url.to_string(),
-                reason: error_chain(&error),
-            }),
-            Ok((status, body)) if status.is_success() => Ok(Response {
-                status,
-                body: body.to_vec(),
-            }),
-            Ok((status, body)) => Err(RequestError::Status {
-                url: url.to_string(),
-                status,
-                body: String::from_utf8_lossy(&body).chars().take(500).collect(),
-            }),
-        }
+        let request = self
+            .http
+            .post(url)
+            .header("kbn-xsrf", "true")
+            .multipart(form);
+        exchange(request, url).await
     }
 }
 
-fn lock(host: &Mutex<HostState>) -> std::sync::MutexGuard<'_, HostState> {
-    match host.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
+/// Sends `request` and reads the whole answer: a 2xx is a [`Response`], anything else a
+/// [`RequestError`] naming `url`.
+async fn exchange(request: reqwest::RequestBuilder, url: &str) -> Result<Response, RequestError> {
+    let result = async {
+        let response = request.send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        Ok::<_, reqwest::Error>((status, body))
+    }
+    .await;
+    match result {
+        Err(error) => Err(RequestError::Transport {
+            url: url.to_string(),
+            reason: error_chain(&error),
+        }),
+        Ok((status, body)) if status.is_success() => Ok(Response {
+            status,
+            body: body.to_vec(),
+        }),
+        Ok((status, body)) => Err(RequestError::Status {
+            url: url.to_string(),
+            status,
+            body: String::from_utf8_lossy(&body).chars().take(500).collect(),
+        }),
     }
 }
 

@@ -84,7 +84,7 @@ impl DeadLetterQueue {
 
     /// Appends refused events to today's file and fsyncs it. Blocking: call from
     /// `spawn_blocking`.
-    pub fn append(&self, refused: &[Refused]) -> Result<PathBuf, DlqError> {
+    pub fn append(&self, refused: Vec<Refused>) -> Result<PathBuf, DlqError> {
         let now = chrono::Utc::now();
         let path = self.dir.join(format!("{}.ndjson", now.format("%Y-%m-%d")));
         let write_error = |source| DlqError::Write {
@@ -98,11 +98,11 @@ impl DeadLetterQueue {
             let letter = DeadLetter {
                 timestamp: timestamp.clone(),
                 output: self.output.clone(),
-                index: refusal.index.clone(),
+                index: refusal.index,
                 status: refusal.status,
-                error_type: refusal.error_type.clone(),
-                reason: refusal.reason.clone(),
-                event: refusal.event.clone(),
+                error_type: refusal.error_type,
+                reason: refusal.reason,
+                event: refusal.event,
             };
             // Serializing plain data into memory cannot fail.
             let _ = serde_json::to_writer(&mut text, &letter);
@@ -177,10 +177,14 @@ mod tests {
             reason: reason.into(),
         };
         let path = queue
-            .append(&[refused("nginx-x", "mapper_parsing_exception", "bad long")])
+            .append(vec![refused(
+                "nginx-x",
+                "mapper_parsing_exception",
+                "bad long",
+            )])
             .unwrap();
         queue
-            .append(&[refused("nginx-y", "illegal_argument_exception", "no")])
+            .append(vec![refused("nginx-y", "illegal_argument_exception", "no")])
             .unwrap();
         assert!(path.starts_with(dir.path().join("dlq").join("es-1")));
         assert_eq!(queue.files().unwrap(), std::slice::from_ref(&path));

@@ -259,7 +259,15 @@ pub struct ElasticsearchOutput {
 struct FingerprintFields {
     file: FieldPath,
     offset: FieldPath,
-    source: FieldPath,
+}
+
+impl FingerprintFields {
+    fn new() -> Result<FingerprintFields, crate::event::FieldPathError> {
+        Ok(FingerprintFields {
+            file: FieldPath::parse("log.file.fingerprint")?,
+            offset: FieldPath::parse("log.offset")?,
+        })
+    }
 }
 
 impl ElasticsearchOutput {
@@ -380,11 +388,7 @@ impl ElasticsearchOutput {
                 tracing::info!(output = %self.shared.id, "setup: {line}");
             }
         }
-        let fingerprint_fields = FingerprintFields {
-            file: FieldPath::parse("log.file.fingerprint")?,
-            offset: FieldPath::parse("log.offset")?,
-            source: FieldPath::parse("event.source_id")?,
-        };
+        let fingerprint_fields = FingerprintFields::new()?;
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut group = Group::default();
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -534,12 +538,9 @@ impl Routing {
     }
 }
 
-/// The fingerprint id of an event: `<source identity>-<offset>`, where the identity is the
-/// file's fingerprint (`log.file.fingerprint`) or another input's `event.source_id`.
+/// The fingerprint id of an event: `<log.file.fingerprint>-<log.offset>`.
 fn fingerprint_id(event: &Event, fields: &FingerprintFields, out: &mut String) -> bool {
-    let source = event
-        .get_str(&fields.file)
-        .or_else(|| event.get_str(&fields.source));
+    let source = event.get_str(&fields.file);
     let offset = event.get(&fields.offset).and_then(Value::as_u64);
     match (source, offset) {
         (Some(source), Some(offset)) => {
@@ -587,6 +588,7 @@ impl FailureLog {
     }
 }
 
+/// Locks `mutex`, also when a panicking thread poisoned it (what it guards stays consistent: plain counters and host states).
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match mutex.lock() {
         Ok(guard) => guard,
@@ -853,7 +855,7 @@ async fn write_dead_letters(
         .unwrap_or_default();
     let count = letters.len();
     let queue = shared.dlq.clone();
-    let written = tokio::task::spawn_blocking(move || queue.append(&letters))
+    let written = tokio::task::spawn_blocking(move || queue.append(letters))
         .await
         .map_err(|error| dlq::DlqError::Write {
             path: shared.dlq.dir().to_path_buf(),
@@ -964,11 +966,7 @@ pub async fn replay_dead_letters(
         cluster_info(&output.shared.client)
             .await
             .map_err(|error| fail(&format!("cannot reach elasticsearch: {error}")))?;
-        let fields = FingerprintFields {
-            file: FieldPath::parse("log.file.fingerprint").map_err(|e| fail(&e))?,
-            offset: FieldPath::parse("log.offset").map_err(|e| fail(&e))?,
-            source: FieldPath::parse("event.source_id").map_err(|e| fail(&e))?,
-        };
+        let fields = FingerprintFields::new().map_err(|e| fail(&e))?;
         for file in output.shared.dlq.files().map_err(|e| fail(&e))? {
             let replaying = file.with_extension("replaying");
             if file != replaying {

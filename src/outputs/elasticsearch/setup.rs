@@ -77,8 +77,8 @@ impl Setup {
         done.push(
             put_if_changed(
                 client,
-                &format!("/_component_template/{COMPONENT_TEMPLATE_NAME}"),
-                "component_templates",
+                TemplateKind::Component,
+                COMPONENT_TEMPLATE_NAME,
                 component,
             )
             .await?,
@@ -93,13 +93,7 @@ impl Setup {
             template["data_stream"] = json!({});
         }
         done.push(
-            put_if_changed(
-                client,
-                &format!("/_index_template/{}", self.template_name),
-                "index_templates",
-                template,
-            )
-            .await?,
+            put_if_changed(client, TemplateKind::Index, &self.template_name, template).await?,
         );
         if let Some(kibana) = &self.kibana_url {
             done.push(self.import_kibana_objects(client, kibana).await?);
@@ -176,17 +170,44 @@ pub fn index_pattern(index: &str) -> String {
     pattern
 }
 
-/// PUTs `body` at `path` unless the installed one carries the same content hash in
-/// `_meta.logpipe_hash`. `list_key` is where the GET answer lists the templates.
+/// The two kinds of template setup installs, and how the API names them.
+#[derive(Debug, Clone, Copy)]
+enum TemplateKind {
+    Component,
+    Index,
+}
+
+impl TemplateKind {
+    /// `_component_template` or `_index_template`: the API path, and (without the `_`)
+    /// the key of each entry in a GET answer.
+    fn api(self) -> &'static str {
+        match self {
+            TemplateKind::Component => "_component_template",
+            TemplateKind::Index => "_index_template",
+        }
+    }
+
+    /// For messages.
+    fn label(self) -> &'static str {
+        match self {
+            TemplateKind::Component => "component template",
+            TemplateKind::Index => "index template",
+        }
+    }
+}
+
+/// PUTs `body` as the template `name` unless the installed one carries the same content
+/// hash in `_meta.logpipe_hash`.
 async fn put_if_changed(
     client: &Client,
-    path: &str,
-    list_key: &str,
+    kind: TemplateKind,
+    name: &str,
     mut body: Value,
 ) -> Result<String, SetupError> {
     let hash = format!("{:016x}", fnv1a(body.to_string().as_bytes()));
     body["_meta"]["logpipe_hash"] = json!(hash);
-    let name = path.rsplit('/').next().unwrap_or(path);
+    let path = format!("/{}/{name}", kind.api());
+    let path = path.as_str();
     let installed = match client
         .send(Method::GET, path, "application/json", None, false)
         .await
@@ -200,19 +221,15 @@ async fn put_if_changed(
             });
         }
     };
-    let kind = list_key.trim_end_matches('s').replace('_', " ");
-    let same = installed[list_key]
+    // The GET answer: `{"index_templates": [{"name": …, "index_template": {…}}]}`.
+    let entry_key = kind.api().trim_start_matches('_');
+    let same = installed[format!("{entry_key}s")]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|entry| entry["name"] == json!(name))
-        .any(|entry| {
-            let inner = entry
-                .get("index_template")
-                .or_else(|| entry.get("component_template"))
-                .unwrap_or(&Value::Null);
-            inner["_meta"]["logpipe_hash"] == json!(hash)
-        });
+        .any(|entry| entry[entry_key]["_meta"]["logpipe_hash"] == json!(hash));
+    let kind = kind.label();
     if same {
         return Ok(format!("{kind} `{name}` is up to date"));
     }
