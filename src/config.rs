@@ -4,8 +4,10 @@
 
 pub mod duration;
 pub mod interpolate;
+pub mod secret;
 pub mod string_list;
 
+pub use secret::Secret;
 pub use string_list::StringList;
 
 use crate::codec::CodecConfig;
@@ -58,6 +60,10 @@ pub struct PipelineSettings {
     /// How long shutdown may take to drain in-flight batches before exiting anyway (default 10 s).
     #[serde(default = "default_shutdown_timeout", with = "duration")]
     pub shutdown_timeout: Duration,
+    /// When another `logpipe run` holds this data_dir: `skip` (default: say so and exit 0,
+    /// as overlapping cron runs want) or `wait` until it ends.
+    #[serde(default)]
+    pub when_locked: crate::run_lock::WhenLocked,
 }
 
 fn default_workers() -> usize {
@@ -81,6 +87,7 @@ impl Default for PipelineSettings {
             channel_capacity: default_channel_capacity(),
             data_dir: None,
             shutdown_timeout: default_shutdown_timeout(),
+            when_locked: crate::run_lock::WhenLocked::default(),
         }
     }
 }
@@ -698,7 +705,7 @@ mod tests {
         let found = errors("[pipeline]\nworkers = 2\nbatchsize = 3\n");
         assert_eq!(
             found[0],
-            "/etc/logpipe/p.toml:3:1: unknown field `batchsize`, expected one of `workers`, `batch_size`, `channel_capacity`, `data_dir`, `shutdown_timeout`"
+            "/etc/logpipe/p.toml:3:1: unknown field `batchsize`, expected one of `workers`, `batch_size`, `channel_capacity`, `data_dir`, `shutdown_timeout`, `when_locked`"
         );
     }
 

@@ -13,4 +13,5 @@ pub mod joda;
 pub mod json_writer;
 pub mod outputs;
 pub mod pipeline;
+pub mod run_lock;
 pub mod template;

@@ -8,6 +8,7 @@ use logpipe::config::PipelineConfig;
 use logpipe::filters::grok::GrokDebugger;
 use logpipe::outputs::elasticsearch;
 use logpipe::pipeline::Pipeline;
+use logpipe::run_lock::{Locked, RunLock};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A small, fast, dependable log pipeline: files (and later S3) → grok → JSON / Elasticsearch.
+/// A small, fast, dependable log pipeline: files or S3 → grok → JSON / Elasticsearch.
 #[derive(Parser)]
 #[command(name = "logpipe", version, about)]
 struct Cli {
@@ -37,11 +38,19 @@ enum Command {
     Run {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
+        /// One pass: s3 inputs in poll mode list the bucket once, read what is new, and the
+        /// run exits when everything is delivered (for cron and systemd timers).
+        #[arg(long)]
+        once: bool,
     },
     /// Check a pipeline: load it, compile every pattern, check globs and paths; print a summary.
     Check {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
+        /// Also print what each input's checkpoint records (for s3: the watermark and every
+        /// object that could not be read, with its error).
+        #[arg(long)]
+        state: bool,
     },
     /// Install the index templates (and, with `kibana_url`, the Kibana data view and dashboard)
     /// of the pipeline's Elasticsearch outputs. Safe to run again: what is installed is kept.
@@ -82,8 +91,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     let result = match cli.command {
-        Command::Run { pipeline } => run(pipeline),
-        Command::Check { pipeline } => check(pipeline),
+        Command::Run { pipeline, once } => run(pipeline, once),
+        Command::Check { pipeline, state } => check(pipeline, state),
         Command::Setup { pipeline } => setup(pipeline),
         Command::Dlq {
             command: DlqCommand::Replay { pipeline, output },
@@ -113,7 +122,11 @@ fn init_logging(level: &str) {
 }
 
 /// Loads and builds a pipeline, printing every problem; `None` when there were problems.
-fn load(file: &std::path::Path) -> Option<(PipelineConfig, Result<Pipeline, Vec<String>>)> {
+/// `once` makes every input that can do one pass do one pass (`run --once`).
+fn load(
+    file: &std::path::Path,
+    once: bool,
+) -> Option<(PipelineConfig, Result<Pipeline, Vec<String>>)> {
     match PipelineConfig::load(file) {
         Err(errors) => {
             for error in &errors.0 {
@@ -121,7 +134,12 @@ fn load(file: &std::path::Path) -> Option<(PipelineConfig, Result<Pipeline, Vec<
             }
             None
         }
-        Ok(config) => {
+        Ok(mut config) => {
+            if once {
+                for input in &mut config.inputs {
+                    input.config.set_once();
+                }
+            }
             let built = Pipeline::build(config.clone()).map_err(|errors| {
                 errors
                     .iter()
@@ -133,8 +151,8 @@ fn load(file: &std::path::Path) -> Option<(PipelineConfig, Result<Pipeline, Vec<
     }
 }
 
-fn run(file: PathBuf) -> Result<ExitCode> {
-    let Some((config, built)) = load(&file) else {
+fn run(file: PathBuf, once: bool) -> Result<ExitCode> {
+    let Some((config, built)) = load(&file, once) else {
         return Ok(ExitCode::FAILURE);
     };
     let pipeline = match built {
@@ -144,6 +162,18 @@ fn run(file: PathBuf) -> Result<ExitCode> {
                 eprintln!("error: {error}");
             }
             return Ok(ExitCode::FAILURE);
+        }
+    };
+    let data_dir = config.data_dir();
+    let _lock = match RunLock::acquire(&data_dir, config.settings.when_locked)? {
+        Locked::Acquired(lock) => lock,
+        Locked::Busy(pid) => {
+            let holder = pid.map_or_else(String::new, |pid| format!(" (pid {pid})"));
+            eprintln!(
+                "logpipe: another logpipe run{holder} is using data_dir {}; nothing to do (set [pipeline] when_locked = \"wait\" to wait for it instead)",
+                data_dir.display()
+            );
+            return Ok(ExitCode::SUCCESS);
         }
     };
     runtime()?.block_on(async move {
@@ -216,8 +246,8 @@ fn show_progress(counters: std::sync::Arc<logpipe::pipeline::PipelineCounters>) 
     bar
 }
 
-fn check(file: PathBuf) -> Result<ExitCode> {
-    let Some((config, built)) = load(&file) else {
+fn check(file: PathBuf, show_state: bool) -> Result<ExitCode> {
+    let Some((config, built)) = load(&file, false) else {
         return Ok(ExitCode::FAILURE);
     };
     let pipeline = match built {
@@ -248,6 +278,14 @@ fn check(file: PathBuf) -> Result<ExitCode> {
             input.codec.codec,
             input.codec.charset
         );
+    }
+    if show_state {
+        for (id, state) in pipeline.input_states() {
+            match state {
+                Ok(state) => println!("  state  {id:<16} {state}"),
+                Err(error) => println!("  state  {id:<16} unreadable: {error}"),
+            }
+        }
     }
     for filter in &config.filters {
         println!("  filter {:<16} {}", filter.id, filter.config.type_name());
@@ -297,7 +335,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn setup(file: PathBuf) -> Result<ExitCode> {
-    let Some((config, _)) = load(&file) else {
+    let Some((config, _)) = load(&file, false) else {
         return Ok(ExitCode::FAILURE);
     };
     match runtime()?.block_on(elasticsearch::setup_pipeline(&config)) {
@@ -315,7 +353,7 @@ fn setup(file: PathBuf) -> Result<ExitCode> {
 }
 
 fn replay(file: PathBuf, output: Option<&str>) -> Result<ExitCode> {
-    let Some((config, _)) = load(&file) else {
+    let Some((config, _)) = load(&file, false) else {
         return Ok(ExitCode::FAILURE);
     };
     match runtime()?.block_on(elasticsearch::replay_dead_letters(&config, output)) {

@@ -153,6 +153,20 @@ impl Pipeline {
             .collect()
     }
 
+    /// For `logpipe check --state`: what each input's checkpoint records.
+    pub fn input_states(&self) -> Vec<(String, Result<String, String>)> {
+        let data_dir = self.config.data_dir();
+        self.inputs
+            .iter()
+            .map(|(id, input)| {
+                let state = input
+                    .state(&CheckpointFile::new(&data_dir, id))
+                    .map_err(|error| error.to_string());
+                (id.clone(), state)
+            })
+            .collect()
+    }
+
     /// For `logpipe check`: each output's id and what it sees now (`Err`: a warning).
     pub async fn check_outputs(&self) -> Vec<(String, Result<String, String>)> {
         let mut checks = Vec::new();

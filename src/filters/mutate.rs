@@ -154,7 +154,7 @@ fn pairs<K: Clone, V: Clone>(map: &BTreeMap<K, V>) -> Vec<(K, V)> {
 }
 
 fn compile_gsub(flat: &[String]) -> Result<Vec<Substitution>, MutateError> {
-    if flat.len() % 3 != 0 {
+    if !flat.len().is_multiple_of(3) {
         return Err(MutateError::GsubNotTriples { count: flat.len() });
     }
     let mut values = flat.iter();

@@ -3,6 +3,7 @@
 //! over batches every output has acknowledged.
 
 pub mod file;
+pub mod s3;
 
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointFile;
@@ -39,6 +40,14 @@ pub trait Input: Send {
     /// One line for `logpipe check` (e.g. how many files match now).
     fn describe(&self) -> String;
 
+    /// For `logpipe check --state`: what the checkpoint records (blocking file read).
+    fn state(&self, checkpoint: &CheckpointFile) -> Result<String, InputError> {
+        Ok(match checkpoint.load::<serde_json::Value>()? {
+            Some(_) => format!("checkpoint {}", checkpoint.path().display()),
+            None => "nothing read yet".to_string(),
+        })
+    }
+
     /// Runs until the source is exhausted (read mode) or shutdown; returns after the
     /// checkpoint reflects everything acknowledged.
     fn run(self: Box<Self>, context: InputContext) -> InputFuture;
@@ -61,6 +70,8 @@ pub struct InputBuildContext {
 pub enum InputConfig {
     /// Read or follow files matching globs.
     File(file::FileInputConfig),
+    /// Read objects from an S3 bucket, by listing it or from SQS notifications.
+    S3(Box<s3::S3InputConfig>),
 }
 
 impl InputConfig {
@@ -68,6 +79,7 @@ impl InputConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
             InputConfig::File(_) => "file",
+            InputConfig::S3(_) => "s3",
         }
     }
 
@@ -75,6 +87,7 @@ impl InputConfig {
     pub fn is_finite(&self) -> bool {
         match self {
             InputConfig::File(config) => config.is_finite(),
+            InputConfig::S3(config) => config.is_finite(),
         }
     }
 
@@ -82,6 +95,14 @@ impl InputConfig {
     pub fn build(&self, context: &InputBuildContext) -> Result<Box<dyn Input>, InputError> {
         Ok(match self {
             InputConfig::File(config) => Box::new(file::FileInput::build(config, context)?),
+            InputConfig::S3(config) => Box::new(s3::S3Input::build(config, context)?),
         })
+    }
+
+    /// `logpipe run --once`: inputs that can do one pass (s3 poll mode) do one pass.
+    pub fn set_once(&mut self) {
+        if let InputConfig::S3(config) = self {
+            config.once = true;
+        }
     }
 }

@@ -302,9 +302,11 @@ impl FileWriter {
         let file = self.handle(path)?;
         let result = file.metadata().and_then(|metadata| {
             let length = metadata.len();
+            // Devices such as /dev/null cannot be fsynced (EINVAL) and need not be.
+            let durable = fsync && metadata.is_file();
             let written = file
                 .write_all(bytes)
-                .and_then(|()| if fsync { file.sync_data() } else { Ok(()) });
+                .and_then(|()| if durable { file.sync_data() } else { Ok(()) });
             if written.is_err() {
                 // Best effort: the original error is what the user needs to see.
                 let _ = file.set_len(length);

@@ -126,6 +126,56 @@ fn required_compose_variables(text: &str) -> HashSet<String> {
     names
 }
 
+/// A compose value as `docker compose` resolves it with an empty `.env`: `${VAR:-default}` and
+/// `${VAR-default}` give the default, `${VAR}` and `${VAR:?…}` give `required(VAR)`, `$$`
+/// gives `$`.
+fn compose_value(text: &str, required: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        if let Some(escaped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = escaped;
+            continue;
+        }
+        let Some(reference) = after.strip_prefix('{') else {
+            out.push('$');
+            rest = after;
+            continue;
+        };
+        let end = reference.find('}').expect("closing } in a compose value");
+        let inner = &reference[..end];
+        let name: String = inner
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let operator = &inner[name.len()..];
+        match operator
+            .strip_prefix(":-")
+            .or_else(|| operator.strip_prefix('-'))
+        {
+            Some(default) => out.push_str(default),
+            None => out.push_str(&required(&name)),
+        }
+        rest = &reference[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The services of the default `docker compose up` (those without `profiles`), by name.
+fn default_services(compose: &Value) -> Vec<String> {
+    compose["services"]
+        .as_object()
+        .expect("services")
+        .iter()
+        .filter(|(_, service)| service.get("profiles").is_none())
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// Dockerfile instructions as (KEYWORD, arguments), comments and continuations resolved.
 fn dockerfile_instructions() -> Vec<(String, String)> {
     let mut instructions = Vec::new();
@@ -377,6 +427,135 @@ fn dockerfile_has_two_stages_runs_as_a_non_root_user_and_ships_setup_and_pipelin
             "{pipeline} exists in the repository"
         );
     }
+}
+
+#[test]
+fn compose_s3_profile_adds_minio_and_a_second_logpipe_that_the_default_stack_does_not_start() {
+    let compose = compose();
+    let s3_services = ["minio", "minio-setup", "logpipe-s3"];
+    for name in s3_services {
+        assert_eq!(
+            service(&compose, name)["profiles"],
+            serde_json::json!(["s3"]),
+            "`{name}` is only in the s3 profile"
+        );
+    }
+    let default = default_services(&compose);
+    assert_eq!(
+        default,
+        ["elasticsearch", "kibana", "kibana-setup", "logpipe"],
+        "a plain `docker compose up` starts the Elasticsearch stack only"
+    );
+    for name in &default {
+        for dependency in s3_services {
+            assert_eq!(
+                depends_on_condition(service(&compose, name), dependency),
+                None,
+                "`{name}` (default profile) must not depend on `{dependency}` (s3 profile)"
+            );
+        }
+    }
+
+    for name in ["minio", "minio-setup"] {
+        let image = service(&compose, name)["image"]
+            .as_str()
+            .unwrap_or_default();
+        let tag = image
+            .rsplit_once(':')
+            .map(|(_, tag)| tag)
+            .unwrap_or_default();
+        assert!(
+            tag.starts_with("RELEASE."),
+            "`{name}` is pinned to a MinIO release: {image:?}"
+        );
+    }
+    assert!(!healthcheck_test(service(&compose, "minio")).is_empty());
+    let order = [
+        ("minio-setup", "minio", "service_healthy"),
+        (
+            "logpipe-s3",
+            "minio-setup",
+            "service_completed_successfully",
+        ),
+        ("logpipe-s3", "elasticsearch", "service_healthy"),
+    ];
+    for (dependent, dependency, condition) in order {
+        assert_eq!(
+            depends_on_condition(service(&compose, dependent), dependency).as_deref(),
+            Some(condition),
+            "`{dependent}` waits for `{dependency}` to be {condition}"
+        );
+    }
+
+    // logpipe-s3 reads the bucket minio-setup creates, with MinIO's root credentials.
+    let resolve = |env: BTreeMap<String, String>| -> BTreeMap<String, String> {
+        env.into_iter()
+            .map(|(key, value)| (key, compose_value(&value, |name| format!("<{name}>"))))
+            .collect()
+    };
+    let minio = resolve(environment(service(&compose, "minio")));
+    let setup = resolve(environment(service(&compose, "minio-setup")));
+    let reader = resolve(environment(service(&compose, "logpipe-s3")));
+    assert_eq!(reader["S3_ENDPOINT"], "http://minio:9000");
+    assert_eq!(reader["S3_BUCKET"], setup["S3_BUCKET"]);
+    assert_eq!(reader["AWS_ACCESS_KEY_ID"], minio["MINIO_ROOT_USER"]);
+    assert_eq!(
+        reader["AWS_SECRET_ACCESS_KEY"],
+        minio["MINIO_ROOT_PASSWORD"]
+    );
+    assert!(
+        minio["MINIO_ROOT_PASSWORD"].len() >= 8,
+        "MinIO refuses root passwords under 8 characters"
+    );
+    let script = service(&compose, "minio-setup")["entrypoint"]
+        .as_array()
+        .and_then(|parts| parts.last())
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(
+        script.contains("mc mb --ignore-existing \"local/$$S3_BUCKET\""),
+        "minio-setup creates the bucket: {script}"
+    );
+    assert!(
+        script.contains(&format!("/$$S3_BUCKET/{}", reader["S3_PREFIX"])),
+        "minio-setup uploads the sample under the prefix logpipe-s3 reads: {script}"
+    );
+
+    let logpipe_s3 = service(&compose, "logpipe-s3");
+    let command: Vec<String> = serde_json::from_value(logpipe_s3["command"].clone())
+        .expect("logpipe-s3's command is a list");
+    assert_eq!(command, ["run", "pipelines/nginx-s3.toml"]);
+    let volumes: Vec<&str> = logpipe_s3["volumes"]
+        .as_array()
+        .map(|volumes| volumes.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        volumes.iter().any(|v| v.ends_with(":/var/lib/logpipe")),
+        "logpipe-s3 keeps its checkpoints in a volume: {volumes:?}"
+    );
+
+    // The pipeline is valid with the service's environment (the hosts made local, so that
+    // `check` looks nothing up in DNS; it does not contact S3).
+    let mut check = logpipe();
+    check.arg("check").arg(repo().join(&command[1]));
+    for (key, value) in &reader {
+        let value = match key.as_str() {
+            "ELASTICSEARCH_URL" | "KIBANA_URL" => "http://127.0.0.1:9".to_string(),
+            _ => value.clone(),
+        };
+        check.env(key, value);
+    }
+    let output = check.output().expect("run logpipe check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "logpipe check pipelines/nginx-s3.toml with logpipe-s3's environment: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("s3://nginx-logs/nginx/") && stdout.contains("http://minio:9000"),
+        "{stdout}"
+    );
 }
 
 #[test]

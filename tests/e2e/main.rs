@@ -7,6 +7,8 @@ mod config_errors;
 mod elasticsearch_output;
 mod grok_cli;
 mod nginx_real_logs;
+mod s3_fixture;
+mod s3_input;
 mod sample_pipeline;
 mod servers;
 mod support;

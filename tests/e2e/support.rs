@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 /// The `logpipe` binary built for these tests.
 pub fn logpipe() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_logpipe"));
+    // No AWS instance-metadata lookups (169.254.169.254): tests talk to 127.0.0.1 only.
     command
         .env_remove("LOGPIPE_DATA_DIR")
-        .env("LOGPIPE_LOG", "warn");
+        .env("LOGPIPE_LOG", "warn")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     command
 }
 

@@ -1,0 +1,492 @@
+//! Reading one S3 object: streams the body (never held whole in memory), gunzips it on the fly
+//! when it starts with the gzip magic bytes (`.gz` keys, `Content-Encoding: gzip`), frames and
+//! decodes lines with the input's codec, sends them as batches, resumes a broken download
+//! with a `Range` request on the same ETag, waits until every batch is acknowledged, then
+//! applies `after_read`.
+
+use super::AfterRead;
+use super::client::AwsFailure;
+use crate::batch::{Ack, AckReceipt, Batch};
+use crate::codec::LineDecoder;
+use crate::codec::lines::LineFramer;
+use crate::event::{Event, FieldPath, format_timestamp};
+use crate::inputs::InputContext;
+use flate2::write::MultiGzDecoder;
+use serde_json::{Map, Value, json};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How often a download that broke off is resumed before the object counts as failed.
+const MAX_RESUMES: u32 = 5;
+
+/// Which object to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    /// When known (listing, notification): the version to read; a different one is refused.
+    pub etag: Option<String>,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// How reading an object ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectOutcome {
+    /// Every event was delivered (and `after_read` applied); this many events.
+    Delivered(u64),
+    /// Shutdown, or the pipeline stopped taking events: the object is not done.
+    Stopped,
+}
+
+/// An object that could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ObjectError {
+    /// S3 refused or kept failing.
+    #[error("cannot read {object}: {failure}")]
+    Aws { object: String, failure: AwsFailure },
+    /// The body is not valid gzip.
+    #[error("cannot read {object}: corrupt gzip data after {offset} decompressed bytes: {reason}")]
+    Gzip {
+        object: String,
+        offset: u64,
+        reason: String,
+    },
+}
+
+impl ObjectError {
+    /// The object is not there (a notification for a deleted key, say).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ObjectError::Aws { failure, .. } if failure.is_not_found())
+    }
+}
+
+/// Reads objects into batches for one input; shared by its concurrent object tasks.
+#[derive(Clone)]
+pub struct ObjectReader {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    s3: aws_sdk_s3::Client,
+    decoder: LineDecoder,
+    batches: mpsc::Sender<Batch>,
+    shutdown: CancellationToken,
+    batch_size: usize,
+    after_read: AfterRead,
+    input_id: String,
+    log_offset: FieldPath,
+    log_file: FieldPath,
+    aws_s3: FieldPath,
+}
+
+/// The body's bytes before framing: plain, gzip, or not known until two bytes arrived.
+enum Body {
+    Undecided(Vec<u8>),
+    Plain,
+    Gzip(Box<MultiGzDecoder<Vec<u8>>>),
+}
+
+/// One object's read in progress: framing, the events of the next batch, the receipts.
+struct ObjectStream<'a> {
+    reader: &'a Shared,
+    object: &'a ObjectRef,
+    body: Body,
+    framer: LineFramer,
+    origin: Origin,
+    pending: Vec<Event>,
+    receipts: Vec<AckReceipt>,
+    events: u64,
+}
+
+/// The fields every event of one object gets.
+struct Origin {
+    aws: Value,
+    log_file: Value,
+}
+
+impl ObjectReader {
+    /// A reader sending into `context`'s pipeline.
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        decoder: LineDecoder,
+        context: &InputContext,
+        after_read: AfterRead,
+    ) -> Result<ObjectReader, crate::event::FieldPathError> {
+        Ok(ObjectReader {
+            shared: Arc::new(Shared {
+                s3,
+                decoder,
+                batches: context.batches.clone(),
+                shutdown: context.shutdown.clone(),
+                batch_size: context.batch_size.max(1),
+                after_read,
+                input_id: context.id.clone(),
+                log_offset: FieldPath::parse("log.offset")?,
+                log_file: FieldPath::parse("log.file")?,
+                aws_s3: FieldPath::parse("aws.s3")?,
+            }),
+        })
+    }
+
+    /// Reads `object` to its end, waits until all its events are delivered, applies
+    /// `after_read`. Transient failures are retried (the SDK's retries, then resumes).
+    pub async fn read(&self, object: &ObjectRef) -> Result<ObjectOutcome, ObjectError> {
+        let shared = &*self.shared;
+        let mut stream = ObjectStream {
+            reader: shared,
+            object,
+            body: Body::Undecided(Vec::new()),
+            framer: shared.decoder.framer(0),
+            origin: Origin::of(object),
+            pending: Vec::with_capacity(shared.batch_size),
+            receipts: Vec::new(),
+            events: 0,
+        };
+        if !stream.download().await? {
+            return Ok(ObjectOutcome::Stopped);
+        }
+        for receipt in &mut stream.receipts {
+            if !receipt.acknowledged().await {
+                return Ok(ObjectOutcome::Stopped);
+            }
+        }
+        shared.apply_after_read(object).await;
+        Ok(ObjectOutcome::Delivered(stream.events))
+    }
+}
+
+impl Shared {
+    async fn apply_after_read(&self, object: &ObjectRef) {
+        let destination = match &self.after_read {
+            AfterRead::None => return,
+            AfterRead::Delete => None,
+            AfterRead::MoveToPrefix(prefix) => {
+                Some((object.bucket.clone(), format!("{prefix}{}", object.key)))
+            }
+            AfterRead::MoveToBucket(bucket) => Some((bucket.clone(), object.key.clone())),
+        };
+        if let Some((bucket, key)) = &destination {
+            let copied = self
+                .s3
+                .copy_object()
+                .bucket(bucket)
+                .key(key)
+                .copy_source(copy_source(&object.bucket, &object.key))
+                .send()
+                .await;
+            if let Err(error) = copied {
+                tracing::warn!(
+                    input = %self.input_id,
+                    "after_read: cannot copy {object} to s3://{bucket}/{key}: {}; the object stays where it is",
+                    AwsFailure::from_sdk(&error)
+                );
+                return;
+            }
+        }
+        let deleted = self
+            .s3
+            .delete_object()
+            .bucket(&object.bucket)
+            .key(&object.key)
+            .send()
+            .await;
+        if let Err(error) = deleted {
+            tracing::warn!(
+                input = %self.input_id,
+                "after_read: cannot delete {object}: {}",
+                AwsFailure::from_sdk(&error)
+            );
+        }
+    }
+}
+
+impl ObjectStream<'_> {
+    /// Downloads and sends every line; false when stopped before the end.
+    async fn download(&mut self) -> Result<bool, ObjectError> {
+        let shared = self.reader;
+        let mut raw_offset = 0u64;
+        let mut etag = self.object.etag.clone();
+        let mut resumes = 0;
+        loop {
+            let mut request = shared
+                .s3
+                .get_object()
+                .bucket(&self.object.bucket)
+                .key(&self.object.key);
+            if let Some(etag) = &etag {
+                request = request.if_match(etag);
+            }
+            if raw_offset > 0 {
+                request = request.range(format!("bytes={raw_offset}-"));
+            }
+            let answer = tokio::select! {
+                answer = request.send() => answer,
+                () = shared.shutdown.cancelled() => return Ok(false),
+            };
+            let output = match answer {
+                Ok(output) => output,
+                Err(error) => {
+                    let failure = AwsFailure::from_sdk(&error);
+                    if failure.transient && resumes < MAX_RESUMES {
+                        resumes += 1;
+                        self.pause_before_resume(resumes, &failure.to_string())
+                            .await;
+                        continue;
+                    }
+                    return Err(ObjectError::Aws {
+                        object: self.object.to_string(),
+                        failure,
+                    });
+                }
+            };
+            if etag.is_none() {
+                // Resumes must continue the same version of the object.
+                etag = output.e_tag().map(str::to_string);
+            }
+            let mut body = output.body;
+            loop {
+                let chunk = tokio::select! {
+                    chunk = body.next() => chunk,
+                    () = shared.shutdown.cancelled() => return Ok(false),
+                };
+                match chunk {
+                    None => return self.finish().await,
+                    Some(Ok(bytes)) => {
+                        raw_offset += bytes.len() as u64;
+                        if !self.push(&bytes).await? {
+                            return Ok(false);
+                        }
+                    }
+                    Some(Err(error)) if resumes < MAX_RESUMES => {
+                        resumes += 1;
+                        self.pause_before_resume(resumes, &error.to_string()).await;
+                        break;
+                    }
+                    Some(Err(error)) => {
+                        return Err(ObjectError::Aws {
+                            object: self.object.to_string(),
+                            failure: AwsFailure {
+                                code: None,
+                                status: None,
+                                message: format!("download broke off: {error}"),
+                                transient: true,
+                            },
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn pause_before_resume(&self, attempt: u32, reason: &str) {
+        let delay = Duration::from_millis(200 * 2u64.pow(attempt.min(6)));
+        tracing::warn!(
+            input = %self.reader.input_id,
+            "reading {} failed ({reason}); resuming in {delay:?} (attempt {attempt} of {MAX_RESUMES})",
+            self.object
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = self.reader.shutdown.cancelled() => {}
+        }
+    }
+
+    /// Takes raw body bytes; false when the pipeline stopped taking batches.
+    async fn push(&mut self, bytes: &[u8]) -> Result<bool, ObjectError> {
+        if let Body::Undecided(head) = &mut self.body {
+            head.extend_from_slice(bytes);
+            if head.len() < 2 {
+                return Ok(true);
+            }
+            let head = std::mem::take(head);
+            self.body = if head.starts_with(&[0x1f, 0x8b]) {
+                Body::Gzip(Box::new(MultiGzDecoder::new(Vec::new())))
+            } else {
+                Body::Plain
+            };
+            self.decode_body(&head)?;
+        } else {
+            self.decode_body(bytes)?;
+        }
+        self.send_full_batches().await
+    }
+
+    /// Gunzips (if the body is gzip) and frames raw body bytes.
+    fn decode_body(&mut self, bytes: &[u8]) -> Result<(), ObjectError> {
+        let decoded = match &mut self.body {
+            Body::Gzip(decoder) => {
+                if let Err(error) = decoder.write_all(bytes) {
+                    return Err(self.gzip_error(&error));
+                }
+                std::mem::take(decoder.get_mut())
+            }
+            Body::Plain | Body::Undecided(_) => {
+                self.frame(bytes);
+                return Ok(());
+            }
+        };
+        self.frame(&decoded);
+        Ok(())
+    }
+
+    /// End of the body: flushes the decoder, the last line without newline, the last batch.
+    async fn finish(&mut self) -> Result<bool, ObjectError> {
+        match std::mem::replace(&mut self.body, Body::Plain) {
+            Body::Undecided(head) => self.frame(&head),
+            Body::Plain => {}
+            Body::Gzip(decoder) => {
+                let decoded = decoder.finish().map_err(|error| self.gzip_error(&error))?;
+                self.frame(&decoded);
+            }
+        }
+        let timestamp = format_timestamp(chrono::Utc::now());
+        let (decoder, origin, shared) = (&self.reader.decoder, &self.origin, self.reader);
+        let pending = &mut self.pending;
+        self.framer.finish(|line| {
+            if !line.bytes.is_empty() || line.truncated {
+                let mut event = decoder.decode(&line, &timestamp);
+                origin.add(&mut event, line.offset, shared);
+                pending.push(event);
+            }
+        });
+        if !self.send_full_batches().await? {
+            return Ok(false);
+        }
+        let rest = std::mem::take(&mut self.pending);
+        Ok(rest.is_empty() || self.send(rest).await)
+    }
+
+    fn gzip_error(&self, error: &std::io::Error) -> ObjectError {
+        ObjectError::Gzip {
+            object: self.object.to_string(),
+            offset: self.framer.next_offset(),
+            reason: error.to_string(),
+        }
+    }
+
+    /// Frames decoded bytes into events.
+    fn frame(&mut self, bytes: &[u8]) {
+        let timestamp = format_timestamp(chrono::Utc::now());
+        let (decoder, origin, shared) = (&self.reader.decoder, &self.origin, self.reader);
+        let pending = &mut self.pending;
+        self.framer.push(bytes, |line| {
+            if !line.bytes.is_empty() || line.truncated {
+                let mut event = decoder.decode(&line, &timestamp);
+                origin.add(&mut event, line.offset, shared);
+                pending.push(event);
+            }
+        });
+    }
+
+    async fn send_full_batches(&mut self) -> Result<bool, ObjectError> {
+        let size = self.reader.batch_size;
+        while self.pending.len() >= size {
+            let rest = self.pending.split_off(size);
+            let batch = std::mem::replace(&mut self.pending, rest);
+            if !self.send(batch).await {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends one batch; false when the pipeline stopped taking batches.
+    async fn send(&mut self, events: Vec<Event>) -> bool {
+        let count = events.len() as u64;
+        let (ack, receipt) = Ack::new();
+        let sent = tokio::select! {
+            sent = self.reader.batches.send(Batch { events, ack }) => sent.is_ok(),
+            () = self.reader.shutdown.cancelled() => false,
+        };
+        if sent {
+            self.events += count;
+            self.receipts.push(receipt);
+        }
+        sent
+    }
+}
+
+impl Origin {
+    fn of(object: &ObjectRef) -> Origin {
+        let path = object.to_string();
+        let fingerprint = crate::fingerprint::fnv1a(path.as_bytes());
+        Origin {
+            aws: json!({ "s3": { "bucket": { "name": object.bucket }, "object": { "key": object.key } } }),
+            log_file: json!({ "path": path, "fingerprint": format!("{fingerprint:016x}") }),
+        }
+    }
+
+    /// Adds `aws.s3.*`, `log.file.*` and `log.offset`; built whole when the event has no
+    /// `aws` or `log` yet (the usual case), merged field by field when it has (json codec).
+    fn add(&self, event: &mut Event, offset: u64, shared: &Shared) {
+        let fields = event.fields_mut();
+        if !fields.contains_key("aws") {
+            fields.insert("aws".to_string(), self.aws.clone());
+        } else if let Some(s3) = self.aws.get("s3") {
+            event.insert(&shared.aws_s3, s3.clone());
+        }
+        let fields = event.fields_mut();
+        if !fields.contains_key("log") {
+            let mut log = Map::new();
+            log.insert("file".to_string(), self.log_file.clone());
+            log.insert("offset".to_string(), Value::from(offset));
+            fields.insert("log".to_string(), Value::Object(log));
+        } else {
+            event.insert(&shared.log_file, self.log_file.clone());
+            event.insert(&shared.log_offset, Value::from(offset));
+        }
+    }
+}
+
+/// `bucket/key` for CopyObject's `x-amz-copy-source`, the key percent-encoded except `/`.
+fn copy_source(bucket: &str, key: &str) -> String {
+    let mut encoded = format!("{bucket}/");
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_encodes_everything_but_slashes() {
+        assert_eq!(
+            copy_source("logs", "nginx/a b+c/ü.log"),
+            "logs/nginx/a%20b%2Bc/%C3%BC.log"
+        );
+    }
+
+    #[test]
+    fn origin_fields_are_the_ecs_ones_with_a_stable_fingerprint() {
+        let object = ObjectRef {
+            bucket: "logs".into(),
+            key: "nginx/a.log".into(),
+            etag: None,
+        };
+        let origin = Origin::of(&object);
+        assert_eq!(origin.aws["s3"]["object"]["key"], "nginx/a.log");
+        assert_eq!(origin.log_file["path"], "s3://logs/nginx/a.log");
+        assert_eq!(
+            origin.log_file["fingerprint"],
+            format!(
+                "{:016x}",
+                crate::fingerprint::fnv1a(b"s3://logs/nginx/a.log")
+            )
+        );
+    }
+}
