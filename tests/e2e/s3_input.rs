@@ -614,3 +614,55 @@ fn overlapping_runs_of_one_pipeline_do_not_both_run() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bundled_nginx_s3_pipeline_indexes_the_sample_log_from_a_bucket() {
+    let moto = Moto::start();
+    let s3 = moto.fixture();
+    s3.create_bucket("weblogs");
+    let sample = std::fs::read(crate::support::repo().join("examples/access.log")).unwrap();
+    let lines = sample
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+        .count();
+    let (first, second) = sample.split_at(sample.len() / 2);
+    let cut = first.iter().rposition(|byte| *byte == b'\n').unwrap() + 1;
+    s3.put_object("weblogs", "nginx/access-1.log", sample[..cut].to_vec());
+    s3.put_object(
+        "weblogs",
+        "nginx/access-2.log.gz",
+        gzip(&[&first[cut..], second].concat()),
+    );
+    let osmem = Osmem::start();
+    let dir = temp_dir();
+    let output = logpipe()
+        .args(["run", "--once", "pipelines/nginx-s3.toml"])
+        .current_dir(crate::support::repo())
+        .env("LOGPIPE_DATA_DIR", dir.path())
+        .env("S3_BUCKET", "weblogs")
+        .env("S3_ENDPOINT", moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("ELASTICSEARCH_URL", &osmem.url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("events in {lines}, out {lines}")),
+        "{stderr}"
+    );
+    assert_eq!(osmem.count("nginx-*"), lines as u64);
+    let documents = osmem.documents("nginx-*");
+    let parsed = documents
+        .iter()
+        .filter(|document| document["http"]["response"]["status_code"].is_i64())
+        .count();
+    assert!(parsed >= lines - 3, "{parsed} of {lines} parsed");
+    assert!(
+        documents
+            .iter()
+            .all(|document| document["aws"]["s3"]["bucket"]["name"] == "weblogs")
+    );
+}
