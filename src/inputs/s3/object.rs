@@ -8,7 +8,7 @@ use super::AfterRead;
 use super::client::AwsFailure;
 use crate::batch::{Ack, AckReceipt, Batch};
 use crate::codec::LineDecoder;
-use crate::codec::lines::LineFramer;
+use crate::codec::lines::{Line, LineFramer};
 use crate::event::{Event, FieldPath, format_timestamp};
 use crate::inputs::InputContext;
 use flate2::write::MultiGzDecoder;
@@ -329,34 +329,25 @@ impl ObjectStream<'_> {
                 std::mem::take(decoder.get_mut())
             }
             Body::Plain | Body::Undecided(_) => {
-                self.frame(bytes);
+                self.frame(Some(bytes));
                 return Ok(());
             }
         };
-        self.frame(&decoded);
+        self.frame(Some(&decoded));
         Ok(())
     }
 
     /// End of the body: flushes the decoder, the last line without newline, the last batch.
     async fn finish(&mut self) -> Result<bool, ObjectError> {
         match std::mem::replace(&mut self.body, Body::Plain) {
-            Body::Undecided(head) => self.frame(&head),
+            Body::Undecided(head) => self.frame(Some(&head)),
             Body::Plain => {}
             Body::Gzip(decoder) => {
                 let decoded = decoder.finish().map_err(|error| self.gzip_error(&error))?;
-                self.frame(&decoded);
+                self.frame(Some(&decoded));
             }
         }
-        let timestamp = format_timestamp(chrono::Utc::now());
-        let (decoder, origin, shared) = (&self.reader.decoder, &self.origin, self.reader);
-        let pending = &mut self.pending;
-        self.framer.finish(|line| {
-            if !line.bytes.is_empty() || line.truncated {
-                let mut event = decoder.decode(&line, &timestamp);
-                origin.add(&mut event, line.offset, shared);
-                pending.push(event);
-            }
-        });
+        self.frame(None);
         if !self.send_full_batches().await? {
             return Ok(false);
         }
@@ -372,18 +363,22 @@ impl ObjectStream<'_> {
         }
     }
 
-    /// Frames decoded bytes into events.
-    fn frame(&mut self, bytes: &[u8]) {
+    /// Frames decoded bytes into events; `None`: the end, emit an unterminated last line.
+    fn frame(&mut self, bytes: Option<&[u8]>) {
         let timestamp = format_timestamp(chrono::Utc::now());
         let (decoder, origin, shared) = (&self.reader.decoder, &self.origin, self.reader);
         let pending = &mut self.pending;
-        self.framer.push(bytes, |line| {
+        let mut collect = |line: Line<'_>| {
             if !line.bytes.is_empty() || line.truncated {
                 let mut event = decoder.decode(&line, &timestamp);
                 origin.add(&mut event, line.offset, shared);
                 pending.push(event);
             }
-        });
+        };
+        match bytes {
+            Some(bytes) => self.framer.push(bytes, &mut collect),
+            None => self.framer.finish(&mut collect),
+        }
     }
 
     async fn send_full_batches(&mut self) -> Result<bool, ObjectError> {

@@ -9,7 +9,7 @@ use super::{KeyFilter, S3InputConfig};
 use crate::checkpoint::CheckpointFile;
 use crate::inputs::{InputContext, InputError};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
@@ -174,9 +174,9 @@ impl Poller<'_> {
                 self.config.prefix
             );
         }
-        let mut unfinished: BTreeMap<(i64, String), ()> = todo
+        let mut unfinished: BTreeSet<(i64, String)> = todo
             .iter()
-            .map(|object| ((object.modified_ms, object.key.clone()), ()))
+            .map(|object| (object.modified_ms, object.key.clone()))
             .collect();
         let mut queue = todo.into_iter();
         let mut running = JoinSet::new();
@@ -200,8 +200,13 @@ impl Poller<'_> {
             let Some(joined) = running.join_next().await else {
                 break;
             };
-            let Ok((object, outcome)) = joined else {
-                continue;
+            let (object, outcome) = match joined {
+                Ok(done) => done,
+                Err(error) => {
+                    // Its object stays unfinished: the watermark waits for it; read next pass.
+                    tracing::error!(input = %self.context.id, "an object task ended abnormally: {error}");
+                    continue;
+                }
             };
             match outcome {
                 Ok(ObjectOutcome::Delivered(events)) => {
@@ -244,7 +249,7 @@ impl Poller<'_> {
                 }
             }
         }
-        let oldest_unfinished = unfinished.keys().next().map(|(modified, _)| *modified);
+        let oldest_unfinished = unfinished.first().map(|(modified, _)| *modified);
         let candidate = newest_ms
             .saturating_sub(LATE_ARRIVAL_MS)
             .min(oldest_unfinished.unwrap_or(i64::MAX));
