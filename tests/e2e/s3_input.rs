@@ -666,3 +666,26 @@ fn bundled_nginx_s3_pipeline_indexes_the_sample_log_from_a_bucket() {
             .all(|document| document["aws"]["s3"]["bucket"]["name"] == "weblogs")
     );
 }
+
+#[test]
+fn s3_role_arn_is_assumed_through_sts_at_the_endpoint() {
+    let moto = Moto::start();
+    let s3 = moto.fixture();
+    s3.create_bucket("logs");
+    s3.put_object("logs", "a.log", body(&lines_of("a", 3)));
+    let dir = temp_dir();
+    let pipeline = s3_to_file(
+        dir.path(),
+        "role.toml",
+        &moto,
+        "logs",
+        "once = true\nrole_arn = \"arn:aws:iam::123456789012:role/logpipe-reader\"",
+    );
+    let output = logpipe().arg("run").arg(&pipeline).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(counted(&messages(dir.path())), counted(&lines_of("a", 3)));
+}
