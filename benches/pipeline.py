@@ -26,11 +26,21 @@ What it does:
      and a sample of the documents; then --runs timed runs go straight to osmem, each measuring
      logpipe as above plus osmem's CPU (/proc/<pid>/stat utime+stime, from logpipe's start to
      its exit), and each checked with GET /bench/_count == lines;
-  6. runs the peer (lognormalizer from liblognorm-utils, parsing the same file with a rulebase
+  6. s3-grok-null reads the same lines from S3: the file cut into --s3-objects (default 100)
+     consecutive parts in bench-data/s3-<lines>-<objects>/, uploaded with boto3 (from .venv/, a
+     subprocess) into a fresh moto_server (moto[server] from PyPI, in .venv/, installed when
+     missing) on a free 127.0.0.1 port, one for all the runs. Rows: the parts as local files
+     (file input, read mode: the baseline), then the s3 input (`once = true`) with concurrency
+     1 and 8; each -> grok NGINX_COMBINED -> date -> stdout json_lines to /dev/null. Each row
+     is checked once (one parsed event per line, the s3 fields set) and timed --runs times
+     with a fresh data_dir, measuring logpipe as above plus moto's CPU;
+  7. runs the peer (lognormalizer from liblognorm-utils, parsing the same file with a rulebase
      for the combined format), if it is installed or can be installed with apt-get;
-  7. prints the tables of medians (min–max), the machine, the peer ratio and, for
-     file-grok-es, the bars (logpipe CPU below half of osmem's, peak RSS under 200 MB);
-     --markdown FILE also writes them as a README section body (no heading).
+  8. prints the tables of medians (min–max), the machine, the peer ratio and, for
+     file-grok-es, the bars (logpipe CPU below half of osmem's, peak RSS under 200 MB), for
+     s3-grok-null the ratio to the local files and the bars (within 1.5x of the local files'
+     wall time, peak RSS under 200 MB); --markdown FILE also writes them as a README section
+     body (no heading).
 """
 
 import argparse
@@ -43,6 +53,7 @@ import platform
 import re
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -75,11 +86,15 @@ SCENARIOS = {
     "file-grok-es": "file (read mode) -> grok NGINX_COMBINED -> date -> elasticsearch output (defaults: "
                     "batch_size 2048, concurrency 2; index `bench`, `document_id = \"fingerprint\"`) into a "
                     "fresh osmem-server",
+    "s3-grok-null": "s3 input (`once = true`, concurrency 1 and 8) on moto_server -> grok NGINX_COMBINED -> "
+                    "date -> stdout json_lines to /dev/null, against the same objects as local files (file "
+                    "input, read mode)",
 }
 SCENARIO_FILTERS = {
     "file-grok-stdout": [GROK, DATE],
     "file-grok-ua-stdout": [GROK, DATE, USERAGENT],
     "file-grok-es": [GROK, DATE],
+    "s3-grok-null": [GROK, DATE],
 }
 ES_SCENARIO = "file-grok-es"
 ES_INDEX = "bench"
@@ -95,6 +110,39 @@ OSMEM_VERSION = "0.1.6"
 # ~12 minutes a run, so the scenario reads a smaller file of the same generator (--es-lines).
 OSMEM_RSS_PER_DOCUMENT = 40e3
 ES_LINES = 200_000
+
+S3_SCENARIO = "s3-grok-null"
+S3_BUCKET = "bench"
+S3_OBJECTS = 100
+S3_CONCURRENCY = [1, 8]
+MOTO_VERSION = "5.2.5"
+# the bars of the S3 scenario (from the issue)
+BAR_S3_WALL_RATIO = 1.5  # s3 input wall seconds / the same lines from local files, medians
+# moto_server, plus a thread that exits when this script is gone (killed, Ctrl-C), so that no
+# moto outlives the benchmark; run by .venv/bin/python with moto_server's arguments.
+MOTO_MAIN = """\
+import os, sys, threading, time
+from moto.server import main
+parent = os.getppid()
+def watch():
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+main(sys.argv[1:])
+"""
+# Uploads the files named on the command line into a bucket of moto (boto3, from .venv/).
+S3_UPLOAD = """\
+import os, sys, boto3, botocore.config
+endpoint, bucket, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                  aws_secret_access_key="testing", config=botocore.config.Config(s3={"addressing_style": "path"}))
+s3.create_bucket(Bucket=bucket)
+for path in files:
+    s3.upload_file(path, bucket, os.path.basename(path))
+listed = s3.list_objects_v2(Bucket=bucket)
+print(sum(o["Size"] for o in listed.get("Contents", [])), listed["KeyCount"])
+"""
 
 # lognormalizer (liblognorm v2 rulebase): the combined format, and the same with a request that
 # is not `METHOD URL HTTP/x` (`"-"`, TLS bytes), so that every generated line parses.
@@ -170,7 +218,9 @@ def data_file(lines):
     return path
 
 
-def write_pipeline(scenario, data, workers, batch_size, output=STDOUT_OUTPUT, name=None):
+def write_pipeline(scenario, data, workers, batch_size, output=STDOUT_OUTPUT, name=None, input_toml=None):
+    """bench-data/<name or scenario>.toml: the file input on `data` (a path or a glob relative to
+    bench-data/) or `input_toml`, the scenario's filters, `output`."""
     path = os.path.join(DATA_DIR, "%s.toml" % (name or scenario))
     settings = []
     if workers:
@@ -180,7 +230,7 @@ def write_pipeline(scenario, data, workers, batch_size, output=STDOUT_OUTPUT, na
     text = "# Written by benches/pipeline.py: %s.\n" % SCENARIOS[scenario]
     if settings:
         text += "[pipeline]\n" + "\n".join(settings) + "\n\n"
-    text += '[[input]]\ntype = "file"\npath = "%s"\nmode = "read"\n\n' % os.path.basename(data)
+    text += input_toml or '[[input]]\ntype = "file"\npath = "%s"\nmode = "read"\n\n' % os.path.relpath(data, DATA_DIR)
     text += "\n".join(SCENARIO_FILTERS[scenario])
     text += "\n" + output
     with open(path, "w") as f:
@@ -674,6 +724,214 @@ def run_es(binary, data, lines, runs, args):
     return results, counts
 
 
+# --- s3 scenario ------------------------------------------------------------------------------
+
+def venv_python(install):
+    """.venv/bin/python with moto[server] (and so boto3), pip-installed there when missing,
+    unless --no-install."""
+    venv = os.path.join(ROOT, ".venv")
+    python = os.path.join(venv, "bin", "python")
+    check = [python, "-c", "import importlib.metadata as m, sys, boto3, moto.server; "
+                           "sys.exit(m.version('moto') != '%s')" % MOTO_VERSION]
+    if os.path.exists(python) and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    if not install:
+        raise BenchError("moto %s is not in .venv/ (python3 -m venv .venv && .venv/bin/pip install "
+                         "'moto[server]==%s'; --no-install given)" % (MOTO_VERSION, MOTO_VERSION))
+    say("installing moto[server] %s into .venv/ (pip) for %s" % (MOTO_VERSION, S3_SCENARIO))
+    if not os.path.exists(os.path.join(venv, "bin", "pip")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "--disable-pip-version-check",
+                    "moto[server]==%s" % MOTO_VERSION], check=True)
+    if subprocess.run(check, capture_output=True).returncode != 0:
+        raise BenchError("pip installed moto[server]==%s but .venv/bin/python cannot import it" % MOTO_VERSION)
+    return python
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Moto:
+    """A fresh moto_server (S3 in memory) on a free 127.0.0.1 port; stop() kills it."""
+
+    def __init__(self, python):
+        self.log = tempfile.TemporaryFile()
+        for _ in range(3):  # the free port can be taken before moto binds it
+            port = free_port()
+            self.process = subprocess.Popen([python, "-c", MOTO_MAIN, "-H", "127.0.0.1", "-p", str(port)],
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
+            self.endpoint = "http://127.0.0.1:%d" % port
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    with urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=5):
+                        self.pid = self.process.pid
+                        return
+                except OSError:
+                    time.sleep(0.1)
+            self.stop()
+        self.log.seek(0)
+        raise BenchError("moto_server did not start:\n%s" % self.log.read().decode("utf-8", "replace")[-1000:])
+
+    def peak_rss_mb(self):
+        """VmHWM of the running moto_server."""
+        with open("/proc/%d/status" % self.process.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e6
+        return 0.0
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def s3_parts(data, lines, objects):
+    """bench-data/s3-<lines>-<objects>/part-NNN.log: `data` cut into `objects` runs of
+    consecutive lines (made once, kept); returns the sorted paths."""
+    directory = os.path.join(DATA_DIR, "s3-%s-%d" % (lines_name(lines), objects))
+    done = os.path.join(directory, ".complete")
+    if not os.path.exists(done):
+        say("cutting %s into %d parts in %s" % (os.path.relpath(data, ROOT), objects, os.path.relpath(directory, ROOT)))
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+        with open(data, "rb") as source:
+            for i in range(objects):
+                with open(os.path.join(directory, "part-%03d.log" % i), "wb") as part:
+                    for _ in range(lines * (i + 1) // objects - lines * i // objects):
+                        part.write(source.readline())
+        open(done, "w").close()
+    return sorted(glob.glob(os.path.join(directory, "part-*.log")))
+
+
+def s3_env(data_dir):
+    """logpipe_env without the AWS settings of this shell, and without any lookup of instance
+    metadata or profiles: only 127.0.0.1 is contacted."""
+    e = {k: v for k, v in logpipe_env(data_dir).items() if not k.startswith("AWS_")}
+    e.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    return e
+
+
+def s3_input_toml(endpoint, concurrency):
+    return ('[[input]]\ntype = "s3"\nbucket = "%s"\nendpoint = "%s"\nregion = "us-east-1"\n'
+            'access_key_id = "testing"\nsecret_access_key = "testing"\nonce = true\nconcurrency = %d\n\n'
+            % (S3_BUCKET, endpoint, concurrency))
+
+
+def s3_event_problems(events, bucket, keys):
+    """The s3 fields of the events (the first problem only)."""
+    for event in events:
+        key = field(event, "aws.s3.object.key")
+        if field(event, "aws.s3.bucket.name") != bucket or key not in keys:
+            return ["aws.s3.bucket.name / aws.s3.object.key: %s" % json.dumps(event)[:300]]
+        if field(event, "log.file.path") != "s3://%s/%s" % (bucket, key):
+            return ["log.file.path %s for key %s" % (field(event, "log.file.path"), key)]
+        if not isinstance(field(event, "log.offset"), int) or not field(event, "log.file.fingerprint"):
+            return ["no log.offset / log.file.fingerprint: %s" % json.dumps(event)[:300]]
+    return []
+
+
+def run_s3(binary, data, lines, runs, args):
+    """The local-files baseline and the s3 rows on one moto; returns [(row name, results)]."""
+    parts = s3_parts(data, lines, args.s3_objects)
+    keys = set(os.path.basename(p) for p in parts)
+    python = venv_python(not args.no_install)
+    moto = Moto(python)
+    try:
+        done = subprocess.run([python, "-c", S3_UPLOAD, moto.endpoint, S3_BUCKET] + parts,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BenchError("uploading to moto failed:\n%s" % done.stderr[-2000:])
+        size, count = (int(v) for v in done.stdout.split())
+        if count != len(parts) or size != sum(os.path.getsize(p) for p in parts):
+            raise BenchError("moto holds %d objects, %d bytes, for %d parts" % (count, size, len(parts)))
+        say("%s: %d objects (%.0f MB) in s3://%s at %s" % (S3_SCENARIO, count, size / 1e6, S3_BUCKET, moto.endpoint))
+        rows = [("local files", None, write_pipeline(S3_SCENARIO, os.path.join(os.path.dirname(parts[0]), "*.log"),
+                                                    args.workers, args.batch_size, name=S3_SCENARIO + "-local"))]
+        for concurrency in S3_CONCURRENCY:
+            rows.append(("s3 concurrency %d" % concurrency, moto,
+                         write_pipeline(S3_SCENARIO, None, args.workers, args.batch_size,
+                                        name="%s-c%d" % (S3_SCENARIO, concurrency),
+                                        input_toml=s3_input_toml(moto.endpoint, concurrency))))
+        measured = []
+        for row, server, pipeline in rows:
+            label = "%s (%s)" % (S3_SCENARIO, row)
+            argv = [binary, "run", pipeline]
+            with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
+                count, stderr, head = count_output(argv, env=s3_env(data_dir))
+            check_logpipe_output(S3_SCENARIO, lines, count, stderr, head)
+            if server:
+                problems = s3_event_problems([json.loads(raw) for raw in head], S3_BUCKET, keys)
+                if problems:
+                    raise BenchError("%s: output check failed: %s" % (label, "; ".join(problems)))
+            say("%s: output checked: %d events for %d lines, all parsed" % (label, count, lines))
+            results = []
+            for i in range(runs):
+                with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
+                    result = measure(argv, env=s3_env(data_dir), server_pid=server.pid if server else None)
+                summary = SUMMARY.search(result["stderr"])
+                if not summary or int(summary.group(2)) != lines:
+                    raise BenchError("%s run %d: summary does not show %d events out:\n%s"
+                                     % (label, i + 1, lines, result["stderr"][-1000:]))
+                results.append(result)
+                say("%s run %d/%d: %.2f s wall, %.2f s cpu, %.0f MB peak RSS, %.0f events/s%s%s"
+                    % (label, i + 1, runs, result["wall"], result["cpu"], result["rss_mb"], lines / result["wall"],
+                       "; moto %.2f s cpu" % result["server_cpu"] if server else "", busy_note(result)))
+            measured.append((row, results))
+        moto_rss = moto.peak_rss_mb()
+    finally:
+        moto.stop()
+    return measured, {"objects": len(parts), "moto_rss_mb": moto_rss}
+
+
+def s3_medians(measured, lines, size, info):
+    """medians() per row plus moto's CPU, the ratio to the local files and the bars."""
+    rows = []
+    local = None
+    for row, results in measured:
+        m = medians(results, lines, size)
+        rss = [r["rss_mb"] for r in results]
+        server = [r["server_cpu"] for r in results]
+        m.update({"row": row, "rss_mb_max": max(rss), "server_cpu": statistics.median(server),
+                  "is_s3": row != "local files"})
+        if local is None:
+            local = m
+        m["wall_ratio"] = m["wall"] / local["wall"]
+        m["speed_ratio"] = m["events_s"] / local["events_s"]
+        m["wall_bar_met"] = m["wall_ratio"] <= BAR_S3_WALL_RATIO
+        m["rss_bar_met"] = m["rss_mb_max"] < BAR_RSS_MB
+        rows.append(m)
+    return {"rows": rows, "lines": lines, "size": size, **info}
+
+
+def s3_table(s3):
+    header = ["%s" % S3_SCENARIO, "events/s", "(min–max)", "wall s", "logpipe CPU s", "moto CPU s",
+              "peak RSS MB", "s3 / local events/s"]
+    table = []
+    for m in s3["rows"]:
+        table.append([m["row"], "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
+                      "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["server_cpu"] if m["is_s3"] else "–",
+                      "%.0f" % m["rss_mb"], "%.2f" % m["speed_ratio"] if m["is_s3"] else "1"])
+    return header, table
+
+
+def s3_bars(s3):
+    bars = []
+    for m in s3["rows"]:
+        if not m["is_s3"]:
+            continue
+        bars.append("%s within %.1f× of the local files' wall time: %s (%.2f s vs %.2f s, %.2f×)" % (
+            m["row"], BAR_S3_WALL_RATIO, "met" if m["wall_bar_met"] else "NOT met", m["wall"],
+            s3["rows"][0]["wall"], m["wall_ratio"]))
+        bars.append("%s peak RSS under %d MB: %s (median %.0f MB, highest run %.0f MB)" % (
+            m["row"], BAR_RSS_MB, "met" if m["rss_bar_met"] else "NOT met", m["rss_mb"], m["rss_mb_max"]))
+    return bars
+
+
 # --- peer -------------------------------------------------------------------------------------
 
 def lognormalizer(install):
@@ -808,14 +1066,15 @@ def markdown_table(header, table):
     return md
 
 
-def report(rows, peer, peer_note, es, info, lines, size, runs, markdown_path):
+def report(rows, peer, peer_note, es, s3, info, lines, size, runs, markdown_path):
     header = ["scenario", "events/s", "(min–max)", "MB/s", "wall s", "CPU s", "CPU-s / M events", "peak RSS MB"]
     table = []
     for name, m in rows + ([peer] if peer else []):
         table.append([name, "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
                       "%.1f" % m["mb_s"], "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"],
                       "%.0f" % m["rss_mb"]])
-    measured = rows + ([peer] if peer else []) + ([(ES_SCENARIO, es)] if es else [])
+    measured = rows + ([peer] if peer else []) + ([(ES_SCENARIO, es)] if es else []) + \
+        ([("%s (%s)" % (S3_SCENARIO, m["row"]), m) for m in s3["rows"]] if s3 else [])
     busy = [(name, m["busy_runs"]) for name, m in measured if m["busy_runs"]]
     text = [""]
     if table:
@@ -831,6 +1090,14 @@ def report(rows, peer, peer_note, es, info, lines, size, runs, markdown_path):
         text += text_table(*es_table(es))
         text.append("")
         text += ["bar: " + bar for bar in es_bars(es)]
+    if s3:
+        text += ["", "%s, %d lines (%.0f MB) in %d objects, medians of %d runs (min–max); s3 rows read them from "
+                 "one moto_server %s on 127.0.0.1 (its peak RSS %.0f MB), the local row reads the same parts as "
+                 "files:" % (S3_SCENARIO, s3["lines"], s3["size"] / 1e6, s3["objects"], runs, MOTO_VERSION,
+                             s3["moto_rss_mb"]), ""]
+        text += text_table(*s3_table(s3))
+        text.append("")
+        text += ["bar: " + bar for bar in s3_bars(s3)]
     if busy:
         text.append("warning: other processes (or VM steal) used more than 0.1 CPU during %s; the figures are pessimistic" %
                     ", ".join("%d %s run(s)" % (n, name) for name, n in busy))
@@ -887,6 +1154,18 @@ def report(rows, peer, peer_note, es, info, lines, size, runs, markdown_path):
             md.append("")
             md += ["- " + bar[0].upper() + bar[1:] + "." for bar in es_bars(es)]
             md.append("")
+        if s3:
+            md += ["From S3: `%s` is %s. The %d lines (%.0f MB) are cut into %d objects of consecutive lines, "
+                   "uploaded once into a moto_server %s (an in-memory S3, Python) on 127.0.0.1 that serves every "
+                   "run; each run has a fresh data_dir, so it lists the bucket and reads every object. Its CPU is "
+                   "measured from `/proc/<pid>/stat` between logpipe's start and exit, as osmem's above. The "
+                   "local row reads the same parts as files. Medians of %d runs (min–max):" %
+                   (S3_SCENARIO, SCENARIOS[S3_SCENARIO], s3["lines"], s3["size"] / 1e6, s3["objects"],
+                    MOTO_VERSION, runs), ""]
+            md += markdown_table(*s3_table(s3))
+            md.append("")
+            md += ["- " + bar[0].upper() + bar[1:] + "." for bar in s3_bars(s3)]
+            md.append("")
         if busy:
             md.append("Other processes (or VM steal) used more than 0.1 CPU during %s, so those figures are pessimistic." %
                       ", ".join("%d `%s` run(s)" % (n, name) for name, n in busy))
@@ -908,18 +1187,22 @@ def main():
     parser.add_argument("--es-lines", type=int, default=ES_LINES,
                         help="lines of generated log for %s (default %d: osmem-server keeps every document "
                              "in memory, ~40 KB each)" % (ES_SCENARIO, ES_LINES))
+    parser.add_argument("--s3-objects", type=int, default=S3_OBJECTS,
+                        help="objects the lines are cut into for %s (default %d)" % (S3_SCENARIO, S3_OBJECTS))
     parser.add_argument("--workers", type=int, help="[pipeline] workers (default: logpipe's, the number of cores)")
     parser.add_argument("--batch-size", type=int, help="[pipeline] batch_size (default: logpipe's)")
     parser.add_argument("--no-build", action="store_true", help="use target/release/logpipe as it is")
     parser.add_argument("--no-peer", action="store_true", help="do not run lognormalizer")
     parser.add_argument("--no-install", action="store_true",
-                        help="do not apt-get install the peer, nor pip-install osmem-server into .venv/, when missing")
+                        help="do not apt-get install the peer, nor pip-install osmem-server or moto into .venv/, when missing")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before each timed run, wait up to this long for other processes to go quiet")
     parser.add_argument("--markdown", metavar="FILE", help="also write the results as markdown (a README section body, no heading)")
     args = parser.parse_args()
     if args.runs < 1 or args.lines < 1 or args.es_lines < 1:
         parser.error("--runs, --lines and --es-lines must be at least 1")
+    if not 1 <= args.s3_objects <= args.lines:
+        parser.error("--s3-objects must be between 1 and --lines")
     scenarios = list(SCENARIOS) if not args.scenario or "all" in args.scenario else \
         [s for s in SCENARIOS if s in args.scenario]
 
@@ -929,9 +1212,12 @@ def main():
         binary, commit = build(args.no_build)
         data = data_file(args.lines)
         size = os.path.getsize(data)
-        rows, es = [], None
+        rows, es, s3 = [], None, None
         for scenario in scenarios:
-            if scenario == ES_SCENARIO:
+            if scenario == S3_SCENARIO:
+                measured, info = run_s3(binary, data, args.lines, args.runs, args)
+                s3 = s3_medians(measured, args.lines, size, info)
+            elif scenario == ES_SCENARIO:
                 es_data = data_file(args.es_lines)
                 es_size = os.path.getsize(es_data)
                 results, counts = run_es(binary, es_data, args.es_lines, args.runs, args)
@@ -947,7 +1233,7 @@ def main():
                 peer = (version, medians(results, args.lines, size))
             else:
                 say("peer: %s" % peer_note)
-        report(rows, peer, peer_note, es, machine(commit), args.lines, size, args.runs, args.markdown)
+        report(rows, peer, peer_note, es, s3, machine(commit), args.lines, size, args.runs, args.markdown)
     except (BenchError, subprocess.CalledProcessError) as error:
         say("error: %s" % error)
         sys.exit(1)

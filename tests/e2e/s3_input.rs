@@ -374,6 +374,29 @@ fn s3_startup_errors_name_bucket_endpoint_and_code() {
         !denied.contains("AKIAWRONGKEY"),
         "the key id leaked: {denied}"
     );
+
+    // No credentials anywhere: said in one line, not as the chain's whole report.
+    let text = format!(
+        "[[input]]\ntype = \"s3\"\nbucket = \"logs\"\nendpoint = \"{}\"\n{}",
+        moto.endpoint(),
+        file_output(dir.path())
+    );
+    let pipeline = write_pipeline(dir.path(), "nocredentials.toml", &text);
+    let output = logpipe()
+        .arg("run")
+        .arg(&pipeline)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("no AWS credentials found") && stderr.contains("set access_key_id"),
+        "{stderr}"
+    );
 }
 
 /// Peak resident memory of a process, sampled until it exits.

@@ -72,6 +72,15 @@ impl AwsFailure {
             Some(text) => text.to_string(),
             None => DisplayErrorContext(error).to_string(),
         };
+        if status.is_none() && message.contains("no credentials found") {
+            // The chain's report is dozens of lines; what matters is that it found nothing.
+            return AwsFailure {
+                code: None,
+                status,
+                message: "no AWS credentials found (tried the environment, the profile, web identity, container and instance metadata)".into(),
+                transient: false,
+            };
+        }
         AwsFailure {
             code,
             status,
@@ -252,6 +261,9 @@ fn advice(failure: &AwsFailure, what: &str) -> String {
         Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled") => {
             format!("grant the credentials access to this {what} (s3:ListBucket, s3:GetObject)")
         }
+        _ if failure.status.is_none() && failure.message.contains("credentials") => {
+            "no credentials were found: set access_key_id and secret_access_key, or AWS_ACCESS_KEY_ID / AWS_PROFILE / an instance role".into()
+        }
         _ if failure.status.is_none() => {
             "check `endpoint` and that the store is running and reachable".into()
         }
@@ -280,6 +292,9 @@ mod tests {
                 .contains("credentials")
         );
         assert!(advice(&failure(None, None), "bucket").contains("`endpoint`"));
+        let mut no_credentials = failure(None, None);
+        no_credentials.message = "failed to construct request: no credentials in the chain".into();
+        assert!(advice(&no_credentials, "bucket").starts_with("no credentials were found"));
         assert_eq!(failure(None, Some(503)).code_or_status(), "HTTP 503");
         assert!(failure(None, Some(404)).is_not_found());
     }
