@@ -19,6 +19,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// Body bytes (compressed, for gzip) framed at a time before full batches are sent.
+const PIECE_BYTES: usize = 16 * 1024;
 /// How often a download that broke off is resumed before the object counts as failed.
 const MAX_RESUMES: u32 = 5;
 
@@ -312,29 +314,28 @@ impl ObjectStream<'_> {
             } else {
                 Body::Plain
             };
-            self.decode_body(&head)?;
-        } else {
-            self.decode_body(bytes)?;
+            return self.push_decided(&head).await;
         }
-        self.send_full_batches().await
+        self.push_decided(bytes).await
     }
 
-    /// Gunzips (if the body is gzip) and frames raw body bytes.
-    fn decode_body(&mut self, bytes: &[u8]) -> Result<(), ObjectError> {
-        let decoded = match &mut self.body {
-            Body::Gzip(decoder) => {
-                if let Err(error) = decoder.write_all(bytes) {
-                    return Err(self.gzip_error(&error));
-                }
-                std::mem::take(decoder.get_mut())
+    /// Gunzips (if the body is gzip), frames and sends, [`PIECE_BYTES`] of the body at a
+    /// time: a large network chunk never becomes a mountain of events at once.
+    async fn push_decided(&mut self, bytes: &[u8]) -> Result<bool, ObjectError> {
+        for piece in bytes.chunks(PIECE_BYTES) {
+            let decoded = match &mut self.body {
+                Body::Gzip(decoder) => match decoder.write_all(piece) {
+                    Ok(()) => Some(std::mem::take(decoder.get_mut())),
+                    Err(error) => return Err(self.gzip_error(&error)),
+                },
+                Body::Plain | Body::Undecided(_) => None,
+            };
+            self.frame(Some(decoded.as_deref().unwrap_or(piece)));
+            if !self.send_full_batches().await? {
+                return Ok(false);
             }
-            Body::Plain | Body::Undecided(_) => {
-                self.frame(Some(bytes));
-                return Ok(());
-            }
-        };
-        self.frame(Some(&decoded));
-        Ok(())
+        }
+        Ok(true)
     }
 
     /// End of the body: flushes the decoder, the last line without newline, the last batch.
