@@ -8,7 +8,9 @@ pub mod s3;
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointFile;
 use crate::codec::CodecConfig;
+use crate::event::{Event, FieldPath, FieldPathError};
 use serde::Deserialize;
+use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -104,5 +106,45 @@ impl InputConfig {
         if let InputConfig::S3(config) = self {
             config.once = true;
         }
+    }
+}
+
+/// The fields every line-based input gives its events: `log.file.path`,
+/// `log.file.fingerprint` and `log.offset`, with their paths parsed once.
+pub struct LogOrigin {
+    path: FieldPath,
+    fingerprint: FieldPath,
+    offset: FieldPath,
+}
+
+impl LogOrigin {
+    /// Parses the three paths.
+    pub fn new() -> Result<LogOrigin, FieldPathError> {
+        Ok(LogOrigin {
+            path: FieldPath::parse("log.file.path")?,
+            fingerprint: FieldPath::parse("log.file.fingerprint")?,
+            offset: FieldPath::parse("log.offset")?,
+        })
+    }
+
+    /// Adds the fields to a line's event: as one new `log` object in the usual case (fewer
+    /// allocations than three path inserts on this per-line path), or field by field when
+    /// the line (json codec) brought a `log`.
+    pub fn add(&self, event: &mut Event, path: &Value, fingerprint: &Value, offset: u64) {
+        if event.fields().contains_key("log") {
+            event.insert(&self.path, path.clone());
+            event.insert(&self.fingerprint, fingerprint.clone());
+            event.insert(&self.offset, Value::from(offset));
+            return;
+        }
+        let mut file = serde_json::Map::new();
+        file.insert("path".to_string(), path.clone());
+        file.insert("fingerprint".to_string(), fingerprint.clone());
+        let mut log = serde_json::Map::new();
+        log.insert("file".to_string(), Value::Object(file));
+        log.insert("offset".to_string(), Value::from(offset));
+        event
+            .fields_mut()
+            .insert("log".to_string(), Value::Object(log));
     }
 }

@@ -5,7 +5,9 @@
 
 use crate::s3_fixture::Moto;
 use crate::servers::Osmem;
-use crate::support::{Running, logpipe, ndjson_in, temp_dir, wait_until, write_pipeline};
+use crate::support::{
+    Running, logpipe, ndjson_in, run_to_end, run_to_end_with, temp_dir, wait_until, write_pipeline,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -125,8 +127,22 @@ fn s3_poll_reads_every_object_once_and_picks_up_new_ones() {
     wait_until("the new objects", Duration::from_secs(30), || {
         messages(dir.path()).len() >= expected.len()
     });
-    // One more interval: nothing is read twice.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Let at least one more whole pass finish (each pass saves the checkpoint at its end;
+    // the pass that read the new objects may save twice): nothing is read twice.
+    let checkpoint = dir.path().join("data/checkpoints/s3-1.json");
+    let modified = || {
+        std::fs::metadata(&checkpoint)
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let (mut last, mut saves) = (modified(), 0);
+    wait_until("another whole pass", Duration::from_secs(30), || {
+        let now = modified();
+        if now != last {
+            (last, saves) = (now, saves + 1);
+        }
+        saves >= 3
+    });
     assert!(running.terminate().success(), "{}", stderr_of(dir.path()));
     let seen = counted(&messages(dir.path()));
     let wanted = counted(&expected);
@@ -156,25 +172,14 @@ fn s3_once_exits_after_one_pass_and_rereads_only_new_or_rewritten_objects() {
         "logs",
         "once = true\ncharset = \"ISO-8859-1\"",
     );
-    let run = || logpipe().arg("run").arg(&pipeline).output().unwrap();
-    let first = run();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    run_to_end(&pipeline);
     let mut expected = lines_of("a", 10);
     expected.push("café latin-1".to_string());
     assert_eq!(counted(&messages(dir.path())), counted(&expected));
 
     s3.put_object("logs", "c.log", body(&lines_of("c", 3)));
     s3.put_object("logs", "a.log", body(&lines_of("a-rewritten", 2)));
-    let second = run();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    run_to_end(&pipeline);
     expected.extend(lines_of("c", 3));
     expected.extend(lines_of("a-rewritten", 2));
     assert_eq!(counted(&messages(dir.path())), counted(&expected));
@@ -187,16 +192,7 @@ fn s3_once_exits_after_one_pass_and_rereads_only_new_or_rewritten_objects() {
         "logs",
         "charset = \"ISO-8859-1\"",
     );
-    let third = logpipe()
-        .args(["run", "--once"])
-        .arg(&pipeline)
-        .output()
-        .unwrap();
-    assert!(
-        third.status.success(),
-        "{}",
-        String::from_utf8_lossy(&third.stderr)
-    );
+    run_to_end_with(&["--once"], &pipeline);
     assert_eq!(messages(dir.path()).len(), expected.len());
     let state = logpipe()
         .args(["check", "--state"])
@@ -240,21 +236,11 @@ fn s3_after_read_deletes_or_moves_objects_once_delivered() {
         file_output(dir.path())
     );
     let pipeline = write_pipeline(dir.path(), "after.toml", &text);
-    let output = logpipe().arg("run").arg(&pipeline).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_to_end(&pipeline);
     assert!(s3.keys("del", "").is_empty());
     // The `done/` input may or may not have seen the moved objects in its one pass; run it
     // again so they certainly reach the archive.
-    let again = logpipe().arg("run").arg(&pipeline).output().unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    run_to_end(&pipeline);
     assert!(s3.keys("mov", "").is_empty(), "{:?}", s3.keys("mov", ""));
     assert_eq!(
         s3.keys("archive", ""),
@@ -307,16 +293,7 @@ flush_interval = "100ms"
     });
     running.kill();
     assert!(osmem.count("s3logs") < total as u64, "killed too late");
-    let output = logpipe()
-        .args(["run", "--once"])
-        .arg(&pipeline)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_to_end_with(&["--once"], &pipeline);
     assert_eq!(osmem.count("s3logs"), total as u64);
     let documents = osmem.documents("s3logs");
     let messages: BTreeSet<&str> = documents
@@ -587,12 +564,7 @@ fn s3_unreadable_object_is_recorded_as_failed_reported_and_retried_next_run() {
     );
     // Fixed object (new ETag): the next run reads it, and only it.
     s3.put_object("logs", "bad.log.gz", gzip(&body(&lines_of("fixed", 2))));
-    let second = logpipe().arg("run").arg(&pipeline).output().unwrap();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    run_to_end(&pipeline);
     let mut expected = lines_of("good", 5);
     expected.extend(lines_of("fixed", 2));
     assert_eq!(counted(&messages(dir.path())), counted(&expected));
@@ -704,11 +676,6 @@ fn s3_role_arn_is_assumed_through_sts_at_the_endpoint() {
         "logs",
         "once = true\nrole_arn = \"arn:aws:iam::123456789012:role/logpipe-reader\"",
     );
-    let output = logpipe().arg("run").arg(&pipeline).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_to_end(&pipeline);
     assert_eq!(counted(&messages(dir.path())), counted(&lines_of("a", 3)));
 }

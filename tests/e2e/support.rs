@@ -37,8 +37,14 @@ pub fn write_pipeline(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// Runs `logpipe run PIPELINE` to completion (read mode) and returns its output.
 pub fn run_to_end(pipeline: &Path) -> Output {
+    run_to_end_with(&[], pipeline)
+}
+
+/// Runs `logpipe run OPTIONS… PIPELINE` (e.g. `--once`) to completion; asserts it exits 0.
+pub fn run_to_end_with(options: &[&str], pipeline: &Path) -> Output {
     let output = logpipe()
         .arg("run")
+        .args(options)
         .arg(pipeline)
         .output()
         .expect("run logpipe");

@@ -10,9 +10,9 @@ use crate::batch::{Ack, AckReceipt, Batch};
 use crate::codec::LineDecoder;
 use crate::codec::lines::{Line, LineFramer};
 use crate::event::{Event, FieldPath, format_timestamp};
-use crate::inputs::InputContext;
+use crate::inputs::{InputContext, LogOrigin};
 use flate2::write::MultiGzDecoder;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,8 +84,7 @@ struct Shared {
     batch_size: usize,
     after_read: AfterRead,
     input_id: String,
-    log_offset: FieldPath,
-    log_file: FieldPath,
+    log_origin: LogOrigin,
     aws_s3: FieldPath,
 }
 
@@ -111,7 +110,8 @@ struct ObjectStream<'a> {
 /// The fields every event of one object gets.
 struct Origin {
     aws: Value,
-    log_file: Value,
+    path: Value,
+    fingerprint: Value,
 }
 
 impl ObjectReader {
@@ -131,8 +131,7 @@ impl ObjectReader {
                 batch_size: context.batch_size.max(1),
                 after_read,
                 input_id: context.id.clone(),
-                log_offset: FieldPath::parse("log.offset")?,
-                log_file: FieldPath::parse("log.file")?,
+                log_origin: LogOrigin::new()?,
                 aws_s3: FieldPath::parse("aws.s3")?,
             }),
         })
@@ -416,12 +415,13 @@ impl Origin {
         let fingerprint = crate::fingerprint::fnv1a(path.as_bytes());
         Origin {
             aws: json!({ "s3": { "bucket": { "name": object.bucket }, "object": { "key": object.key } } }),
-            log_file: json!({ "path": path, "fingerprint": format!("{fingerprint:016x}") }),
+            path: Value::String(path),
+            fingerprint: Value::String(format!("{fingerprint:016x}")),
         }
     }
 
-    /// Adds `aws.s3.*`, `log.file.*` and `log.offset`; built whole when the event has no
-    /// `aws` or `log` yet (the usual case), merged field by field when it has (json codec).
+    /// Adds `aws.s3.*` (built whole when the event has no `aws` yet, the usual case; merged
+    /// when it has, json codec) and the `log.*` fields every line-based input sets.
     fn add(&self, event: &mut Event, offset: u64, shared: &Shared) {
         let fields = event.fields_mut();
         if !fields.contains_key("aws") {
@@ -429,16 +429,9 @@ impl Origin {
         } else if let Some(s3) = self.aws.get("s3") {
             event.insert(&shared.aws_s3, s3.clone());
         }
-        let fields = event.fields_mut();
-        if !fields.contains_key("log") {
-            let mut log = Map::new();
-            log.insert("file".to_string(), self.log_file.clone());
-            log.insert("offset".to_string(), Value::from(offset));
-            fields.insert("log".to_string(), Value::Object(log));
-        } else {
-            event.insert(&shared.log_file, self.log_file.clone());
-            event.insert(&shared.log_offset, Value::from(offset));
-        }
+        shared
+            .log_origin
+            .add(event, &self.path, &self.fingerprint, offset);
     }
 }
 
@@ -476,9 +469,9 @@ mod tests {
         };
         let origin = Origin::of(&object);
         assert_eq!(origin.aws["s3"]["object"]["key"], "nginx/a.log");
-        assert_eq!(origin.log_file["path"], "s3://logs/nginx/a.log");
+        assert_eq!(origin.path, "s3://logs/nginx/a.log");
         assert_eq!(
-            origin.log_file["fingerprint"],
+            origin.fingerprint,
             format!(
                 "{:016x}",
                 crate::fingerprint::fnv1a(b"s3://logs/nginx/a.log")

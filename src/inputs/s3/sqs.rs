@@ -110,7 +110,7 @@ pub async fn run(
 }
 
 impl MessageContext {
-    async fn handle(&self, message: aws_sdk_sqs::types::Message) {
+    async fn handle(self: Arc<Self>, message: aws_sdk_sqs::types::Message) {
         let Some(receipt) = message.receipt_handle() else {
             return;
         };
@@ -129,7 +129,7 @@ impl MessageContext {
                 return;
             }
         };
-        let extender = self.keep_invisible(receipt.to_string());
+        let extender = Arc::clone(&self).keep_invisible(receipt.to_string());
         let mut stopped = false;
         let mut failure = None;
         for object in objects
@@ -153,7 +153,9 @@ impl MessageContext {
         extender.abort();
         if stopped {
             // Hand it back now rather than after the visibility timeout.
-            self.set_visibility(receipt, Duration::ZERO).await;
+            if let Err(failure) = self.change_visibility(receipt, Duration::ZERO).await {
+                tracing::debug!(input = %self.input_id, "cannot release a message: {failure}");
+            }
         } else if let Some(error) = failure {
             tracing::error!(
                 input = %self.input_id,
@@ -165,47 +167,35 @@ impl MessageContext {
     }
 
     /// Extends the message's visibility at half its timeout until aborted.
-    fn keep_invisible(&self, receipt: String) -> tokio::task::JoinHandle<()> {
-        let (sqs, queue_url, visibility) = (
-            self.clients.sqs.clone(),
-            self.queue_url.clone(),
-            self.visibility,
-        );
-        let input_id = self.input_id.clone();
+    fn keep_invisible(self: Arc<Self>, receipt: String) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(visibility / 2).await;
-                let extended = sqs
-                    .change_message_visibility()
-                    .queue_url(&queue_url)
-                    .receipt_handle(&receipt)
-                    .visibility_timeout(seconds(visibility))
-                    .send()
-                    .await;
-                if let Err(error) = extended {
+                tokio::time::sleep(self.visibility / 2).await;
+                if let Err(failure) = self.change_visibility(&receipt, self.visibility).await {
                     tracing::warn!(
-                        input = %input_id,
-                        "cannot extend a message's visibility: {}; another consumer may read its object too",
-                        AwsFailure::from_sdk(&error)
+                        input = %self.input_id,
+                        "cannot extend a message's visibility: {failure}; another consumer may read its object too"
                     );
                 }
             }
         })
     }
 
-    async fn set_visibility(&self, receipt: &str, visibility: Duration) {
-        let changed = self
-            .clients
+    async fn change_visibility(
+        &self,
+        receipt: &str,
+        visibility: Duration,
+    ) -> Result<(), AwsFailure> {
+        self.clients
             .sqs
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(receipt)
             .visibility_timeout(seconds(visibility))
             .send()
-            .await;
-        if let Err(error) = changed {
-            tracing::debug!(input = %self.input_id, "cannot release a message: {}", AwsFailure::from_sdk(&error));
-        }
+            .await
+            .map(drop)
+            .map_err(|error| AwsFailure::from_sdk(&error))
     }
 
     async fn delete(&self, receipt: &str) {
