@@ -4,6 +4,7 @@
 //! its checkpoint. An `Ack` dropped without `complete` never acknowledges (replay, not loss).
 
 use crate::event::Event;
+use crate::stats::OutputStats;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -84,6 +85,9 @@ impl std::ops::Deref for FilteredEvents {
 #[derive(Debug)]
 pub struct Ack {
     shared: Arc<AckShared>,
+    /// The output whose share this is and the events it carries, counted as delivered on
+    /// completion (see [`Ack::split_for`]).
+    delivery: Option<(Arc<OutputStats>, u64)>,
 }
 
 #[derive(Debug)]
@@ -108,6 +112,7 @@ impl Ack {
                 pending: AtomicUsize::new(1),
                 notify: Mutex::new(Some(sender)),
             }),
+            delivery: None,
         };
         let receipt = AckReceipt {
             done: receiver,
@@ -121,11 +126,23 @@ impl Ack {
         self.shared.pending.fetch_add(1, Ordering::AcqRel);
         Ack {
             shared: Arc::clone(&self.shared),
+            delivery: None,
+        }
+    }
+
+    /// Another share, for `output`: completing it counts `events` as delivered there.
+    pub fn split_for(&self, output: &Arc<OutputStats>, events: u64) -> Ack {
+        Ack {
+            delivery: Some((Arc::clone(output), events)),
+            ..self.split()
         }
     }
 
     /// This share is done (delivered, or dead-lettered). The last share acknowledges the batch.
     pub fn complete(self) {
+        if let Some((output, events)) = &self.delivery {
+            output.delivered(*events);
+        }
         if self.shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             let sender = match self.shared.notify.lock() {
                 Ok(mut guard) => guard.take(),
@@ -210,6 +227,18 @@ mod tests {
         ack.complete();
         assert!(!receipt.is_acknowledged());
         second.complete();
+        assert!(receipt.is_acknowledged());
+    }
+
+    #[test]
+    fn a_completed_output_share_counts_as_delivered_there() {
+        let output = Arc::new(OutputStats::new("out", "stdout"));
+        let (ack, mut receipt) = Ack::new();
+        let share = ack.split_for(&output, 7);
+        ack.complete();
+        assert_eq!(output.events_delivered.load(Ordering::Relaxed), 0);
+        share.complete();
+        assert_eq!(output.events_delivered.load(Ordering::Relaxed), 7);
         assert!(receipt.is_acknowledged());
     }
 

@@ -36,6 +36,59 @@ pub struct PipelineConfig {
     pub filters: Vec<FilterSpec>,
     /// `[[output]]` tables in order.
     pub outputs: Vec<OutputSpec>,
+    /// `[api]`: the monitoring API and live view.
+    pub api: ApiSettings,
+}
+
+/// `[api]`: the monitoring HTTP API (`/`, `/stats`, `/metrics`, `/health`) and the live
+/// view (`/live`), served while `run` runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Serve the API (default true).
+    #[serde(default = "default_api_enabled")]
+    pub enabled: bool,
+    /// The address to listen on. Default: `127.0.0.1:9600`, or the next free port up to
+    /// 9700 when it is taken (as Logstash does); an address given here must be free.
+    #[serde(default, deserialize_with = "socket_address")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// When set, every request must carry it, as `Authorization: Bearer TOKEN` or `?token=`.
+    #[serde(default)]
+    pub auth_token: Option<Secret>,
+    /// `/health` answers 503 when an output has had events waiting this long without
+    /// delivering any (default 60 s).
+    #[serde(default = "default_health_timeout", with = "duration")]
+    pub health_timeout: Duration,
+}
+
+/// `IP:PORT`, with the fix in the error.
+fn socket_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an address: write IP:PORT, e.g. \"127.0.0.1:9600\" (this machine only) or \"0.0.0.0:9600\" (every interface)"
+        ))
+    })
+}
+
+fn default_api_enabled() -> bool {
+    true
+}
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            enabled: default_api_enabled(),
+            listen: None,
+            auth_token: None,
+            health_timeout: default_health_timeout(),
+        }
+    }
 }
 
 /// `[pipeline]`: how the pipeline runs.
@@ -167,7 +220,7 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-const TOP_LEVEL_KEYS: &[&str] = &["pipeline", "input", "filter", "output"];
+const TOP_LEVEL_KEYS: &[&str] = &["pipeline", "api", "input", "filter", "output"];
 
 impl PipelineConfig {
     /// Loads and checks `file`, with `${VAR}` taken from the process environment.
@@ -216,6 +269,12 @@ impl PipelineConfig {
             None => PipelineSettings::default(),
         };
         loader.check_settings(&settings);
+        let api = match document.remove("api") {
+            Some(value) => loader
+                .deserialize::<ApiSettings>(value, &[key("api")], None)
+                .unwrap_or_default(),
+            None => ApiSettings::default(),
+        };
         let data_dir = resolve_data_dir(file, settings.data_dir.as_deref(), &env);
         let settings = PipelineSettings {
             data_dir: Some(data_dir),
@@ -273,6 +332,7 @@ impl PipelineConfig {
         Ok(PipelineConfig {
             file: file.to_path_buf(),
             settings,
+            api,
             inputs: inputs
                 .into_iter()
                 .map(|(id, (config, codec))| InputSpec { id, config, codec })
@@ -723,7 +783,7 @@ mod tests {
         let found = errors("[[output]]\ntype = \"stdot\"\n");
         assert_eq!(
             found[0],
-            "/etc/logpipe/p.toml:2:1: output #1: `type`: unknown variant `stdot`, expected one of `stdout`, `file`, `elasticsearch`"
+            "/etc/logpipe/p.toml:2:1: output #1: `type`: unknown variant `stdot`, expected one of `stdout`, `file`, `elasticsearch`, `live`"
         );
     }
 
@@ -751,11 +811,41 @@ mod tests {
     }
 
     #[test]
+    fn api_options_are_checked_and_errors_name_their_key_and_line() {
+        let found = errors("[api]\nauth_tokn = \"x\"\n");
+        assert!(
+            found[0].starts_with("/etc/logpipe/p.toml:2:1: unknown field `auth_tokn`, expected one of `enabled`, `listen`, `auth_token`"),
+            "{}",
+            found[0]
+        );
+        let found = errors("[api]\nlisten = \"localhost\"\n");
+        assert!(
+            found[0].starts_with(
+                "/etc/logpipe/p.toml:2:1: `listen`: `localhost` is not an address: write IP:PORT"
+            ),
+            "{}",
+            found[0]
+        );
+        let text = "[api]\nlisten = \"0.0.0.0:9601\"\nauth_token = \"${TOKEN}\"\n\
+                    [[input]]\ntype = \"file\"\npath = \"a.log\"\n[[output]]\ntype = \"stdout\"\n";
+        let config = PipelineConfig::parse(Path::new("p.toml"), text, |name| {
+            (name == "TOKEN").then(|| "t0k".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.api.listen, Some("0.0.0.0:9601".parse().unwrap()));
+        assert_eq!(
+            config.api.auth_token.map(|t| t.expose().to_string()),
+            Some("t0k".into())
+        );
+        assert!(config.api.enabled);
+    }
+
+    #[test]
     fn unknown_top_level_table_is_an_error() {
         let found = errors("[pipelin]\n");
         assert_eq!(
             found[0],
-            "/etc/logpipe/p.toml:1:2: unknown table `pipelin`; allowed: pipeline, input, filter, output"
+            "/etc/logpipe/p.toml:1:2: unknown table `pipelin`; allowed: pipeline, api, input, filter, output"
         );
     }
 

@@ -1,6 +1,7 @@
 //! logpipe: a log-ingestion pipeline. Inputs read lines, filters enrich events, outputs
 //! deliver them; see DESIGN.md for how batches and acknowledgements move between them.
 
+pub mod api;
 pub mod batch;
 pub mod checkpoint;
 pub mod codec;
@@ -11,7 +12,10 @@ pub mod fingerprint;
 pub mod inputs;
 pub mod joda;
 pub mod json_writer;
+pub mod live;
 pub mod outputs;
 pub mod pipeline;
 pub mod run_lock;
+pub mod stats;
 pub mod template;
+pub mod top;

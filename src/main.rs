@@ -4,6 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use logpipe::api::{self, ApiServer};
 use logpipe::config::PipelineConfig;
 use logpipe::filters::grok::GrokDebugger;
 use logpipe::outputs::elasticsearch;
@@ -58,6 +59,22 @@ enum Command {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
     },
+    /// Show the live traffic view of a running pipeline in the terminal (its `live` output,
+    /// through the monitoring API).
+    Top {
+        /// The pipeline file of the running pipeline (finds its API address and token).
+        #[arg(required_unless_present = "url", conflicts_with = "url")]
+        pipeline: Option<PathBuf>,
+        /// The API's address instead, e.g. http://127.0.0.1:9600.
+        #[arg(long)]
+        url: Option<String>,
+        /// The API's auth_token (default: the pipeline file's).
+        #[arg(long, env = "LOGPIPE_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print one frame and exit (for scripts).
+        #[arg(long)]
+        once: bool,
+    },
     /// Work with the dead-letter queue of the Elasticsearch outputs.
     Dlq {
         #[command(subcommand)]
@@ -94,6 +111,12 @@ fn main() -> ExitCode {
         Command::Run { pipeline, once } => run(pipeline, once),
         Command::Check { pipeline, state } => check(pipeline, state),
         Command::Setup { pipeline } => setup(pipeline),
+        Command::Top {
+            pipeline,
+            url,
+            token,
+            once,
+        } => top(pipeline, url, token, once),
         Command::Dlq {
             command: DlqCommand::Replay { pipeline, output },
         } => replay(pipeline, output.as_deref()),
@@ -177,14 +200,41 @@ fn run(file: PathBuf, once: bool) -> Result<ExitCode> {
         }
     };
     runtime()?.block_on(async move {
+        let server = match ApiServer::bind(&config.api).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("error: {}: {error}", file.display());
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        let api_stopping = CancellationToken::new();
+        let address_file = api::address_file(&data_dir);
+        let api_task = server.map(|server| {
+            if let Err(error) =
+                std::fs::write(&address_file, format!("http://{}\n", server.address()))
+            {
+                tracing::warn!("cannot write {}: {error}", address_file.display());
+            }
+            tokio::spawn(server.serve(
+                config.api.clone(),
+                pipeline.stats(),
+                pipeline.live_frames(),
+                api_stopping.clone(),
+            ))
+        });
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
         let progress = (config.is_finite() && std::io::stderr().is_terminal())
-            .then(|| show_progress(pipeline.counters()));
+            .then(|| show_progress(pipeline.stats()));
         tracing::info!(pipeline = %file.display(), workers = config.settings.workers, "starting");
         let result = pipeline.run(shutdown).await;
         if let Some(progress) = progress {
             progress.finish_and_clear();
+        }
+        if let Some(task) = api_task {
+            api_stopping.cancel();
+            let _ = task.await;
+            let _ = std::fs::remove_file(&address_file);
         }
         match result {
             Ok(summary) => {
@@ -224,7 +274,7 @@ async fn wait_for_signal() -> std::io::Result<()> {
     }
 }
 
-fn show_progress(counters: std::sync::Arc<logpipe::pipeline::PipelineCounters>) -> ProgressBar {
+fn show_progress(stats: std::sync::Arc<logpipe::stats::PipelineStats>) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     bar.set_style(
         ProgressStyle::with_template("{spinner} {elapsed} {msg}")
@@ -234,7 +284,7 @@ fn show_progress(counters: std::sync::Arc<logpipe::pipeline::PipelineCounters>) 
     let shown = bar.clone();
     std::thread::spawn(move || {
         while !shown.is_finished() {
-            let events = counters.events_in.load(Ordering::Relaxed);
+            let events = stats.events_in.load(Ordering::Relaxed);
             let seconds = shown.elapsed().as_secs_f64().max(0.001);
             shown.set_message(format!(
                 "{events} events, {:.0} events/s",
@@ -332,6 +382,47 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+fn top(
+    file: Option<PathBuf>,
+    url: Option<String>,
+    token: Option<String>,
+    once: bool,
+) -> Result<ExitCode> {
+    let (url, token) = match (url, file) {
+        (Some(url), _) => (url, token),
+        (None, Some(file)) => {
+            let Some((config, _)) = load(&file, false) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            if !config.api.enabled {
+                eprintln!(
+                    "error: {}: [api] enabled = false: the pipeline serves no live view",
+                    file.display()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            let url = api::running_address(&config);
+            let token = token.or_else(|| {
+                config
+                    .api
+                    .auth_token
+                    .as_ref()
+                    .map(|secret| secret.expose().to_string())
+            });
+            (url, token)
+        }
+        (None, None) => anyhow::bail!("give a pipeline file or --url"),
+    };
+    let options = logpipe::top::TopOptions { url, token, once };
+    match runtime()?.block_on(logpipe::top::run(options)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn setup(file: PathBuf) -> Result<ExitCode> {

@@ -8,12 +8,13 @@ use crate::config::PipelineConfig;
 use crate::event::Event;
 use crate::filters::{BuildContext, FilterStage};
 use crate::inputs::{Input, InputBuildContext, InputContext};
-use crate::outputs::{Output, OutputBuildContext, OutputContext, OutputError};
+use crate::outputs::{Output, OutputBuildContext, OutputConfig, OutputContext, OutputError};
+use crate::stats::{FilterStats, InputStats, OutputStats, PipelineStats};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// A component that could not be built, or a stage that failed while running.
@@ -25,17 +26,6 @@ pub enum PipelineError {
     /// A component stopped with an error while running.
     #[error("{id} failed: {message}")]
     Failed { id: String, message: String },
-}
-
-/// Counts shared by the stages while the pipeline runs.
-#[derive(Debug, Default)]
-pub struct PipelineCounters {
-    /// Events that entered the filter workers.
-    pub events_in: AtomicU64,
-    /// Events handed to the outputs.
-    pub events_out: AtomicU64,
-    /// Events removed by filters.
-    pub dropped: AtomicU64,
 }
 
 /// What a finished run did; printed as the summary line.
@@ -87,7 +77,9 @@ pub struct Pipeline {
     inputs: Vec<(String, Box<dyn Input>)>,
     workers: Vec<Vec<FilterStage>>,
     outputs: Vec<(String, Box<dyn Output>)>,
-    counters: Arc<PipelineCounters>,
+    stats: Arc<PipelineStats>,
+    /// The live output's frames, when the pipeline has one.
+    live_frames: Option<watch::Receiver<Option<Arc<str>>>>,
 }
 
 impl Pipeline {
@@ -96,6 +88,21 @@ impl Pipeline {
         let mut errors = Vec::new();
         let config_dir = config.config_dir();
         let mut inputs = Vec::new();
+        let input_stats: Vec<Arc<InputStats>> = config
+            .inputs
+            .iter()
+            .map(|spec| Arc::new(InputStats::new(&spec.id, spec.config.type_name())))
+            .collect();
+        let filter_stats: Vec<Arc<FilterStats>> = config
+            .filters
+            .iter()
+            .map(|spec| Arc::new(FilterStats::new(&spec.id, spec.config.type_name())))
+            .collect();
+        let output_stats: Vec<Arc<OutputStats>> = config
+            .outputs
+            .iter()
+            .map(|spec| Arc::new(OutputStats::new(&spec.id, spec.config.type_name())))
+            .collect();
         for spec in &config.inputs {
             let context = InputBuildContext {
                 config_dir: config_dir.clone(),
@@ -112,9 +119,13 @@ impl Pipeline {
         let mut workers = Vec::new();
         for worker in 0..config.settings.workers {
             let mut stages = Vec::new();
-            for spec in &config.filters {
+            for (spec, stats) in config.filters.iter().zip(&filter_stats) {
                 match spec.config.build(&filter_context) {
-                    Ok(filter) => stages.push(FilterStage::new(filter, spec.common.clone())),
+                    Ok(filter) => stages.push(FilterStage::new(
+                        filter,
+                        spec.common.clone(),
+                        Arc::clone(stats),
+                    )),
                     // Every worker would report the same error: report it once.
                     Err(error) if worker == 0 => errors.push(build_error(&spec.id, &*error)),
                     Err(_) => {}
@@ -122,13 +133,27 @@ impl Pipeline {
             }
             workers.push(stages);
         }
-        let output_context = OutputBuildContext {
-            config_dir,
-            data_dir: config.data_dir(),
-        };
+        // The API serves one live view: the first `live` output feeds it.
+        let (live_sender, live_receiver) = watch::channel(None);
+        let mut live_frames = config.api.enabled.then_some(live_sender);
+        let mut has_live_output = false;
         let mut outputs = Vec::new();
-        for spec in &config.outputs {
-            match spec.config.build(&output_context, &spec.id) {
+        for (spec, stats) in config.outputs.iter().zip(&output_stats) {
+            let is_live = matches!(spec.config, OutputConfig::Live(_));
+            if is_live && has_live_output {
+                errors.push(PipelineError::Build {
+                    id: spec.id.clone(),
+                    message: "the API serves one live view: keep one `live` output".into(),
+                });
+                continue;
+            }
+            has_live_output |= is_live;
+            let output_context = OutputBuildContext {
+                config_dir: config_dir.clone(),
+                data_dir: config.data_dir(),
+                live_frames: if is_live { live_frames.take() } else { None },
+            };
+            match spec.config.build(&output_context, &spec.id, stats) {
                 Ok(output) => outputs.push((spec.id.clone(), output)),
                 Err(error) => errors.push(build_error(&spec.id, &*error)),
             }
@@ -136,12 +161,20 @@ impl Pipeline {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let stats = PipelineStats::new(
+            config.file.clone(),
+            config.settings.workers,
+            input_stats,
+            filter_stats,
+            output_stats,
+        );
         Ok(Pipeline {
             config,
             inputs,
             workers,
             outputs,
-            counters: Arc::new(PipelineCounters::default()),
+            stats: Arc::new(stats),
+            live_frames: has_live_output.then_some(live_receiver),
         })
     }
 
@@ -176,9 +209,14 @@ impl Pipeline {
         checks
     }
 
-    /// Live counters, e.g. for a progress display.
-    pub fn counters(&self) -> Arc<PipelineCounters> {
-        Arc::clone(&self.counters)
+    /// Live counters, for the monitoring API and the progress display.
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The live output's frames (JSON), when the pipeline has a `live` output.
+    pub fn live_frames(&self) -> Option<watch::Receiver<Option<Arc<str>>>> {
+        self.live_frames.clone()
     }
 
     /// Runs until every input is done (read mode) or `shutdown` is cancelled, then drains.
@@ -190,6 +228,7 @@ impl Pipeline {
         let abort = CancellationToken::new();
 
         let (batch_sender, batch_receiver) = mpsc::channel::<Batch>(settings.channel_capacity);
+        self.stats.watch_queue(&batch_sender);
         let batch_receiver = Arc::new(Mutex::new(batch_receiver));
 
         // Cancelled by a signal, or when an output fails: the inputs stop and the pipeline
@@ -198,9 +237,10 @@ impl Pipeline {
         let output_failure: Arc<Mutex<Option<PipelineError>>> = Arc::default();
         let mut output_senders = Vec::new();
         let mut output_tasks = Vec::new();
-        for (id, output) in self.outputs {
+        for ((id, output), stats) in self.outputs.into_iter().zip(&self.stats.outputs) {
             let (sender, receiver) = mpsc::channel::<OutputBatch>(settings.channel_capacity);
-            output_senders.push(sender);
+            stats.watch_queue(&sender);
+            output_senders.push((sender, Arc::clone(stats)));
             let context = OutputContext {
                 id: id.clone(),
                 batches: receiver,
@@ -231,10 +271,10 @@ impl Pipeline {
         for (index, stages) in self.workers.into_iter().enumerate() {
             let receiver = Arc::clone(&batch_receiver);
             let senders = output_senders.clone();
-            let counters = Arc::clone(&self.counters);
+            let stats = Arc::clone(&self.stats);
             let thread = std::thread::Builder::new()
                 .name(format!("filter-worker-{index}"))
-                .spawn(move || run_worker(stages, &receiver, &senders, &counters));
+                .spawn(move || run_worker(stages, &receiver, &senders, &stats));
             match thread {
                 Ok(handle) => worker_threads.push(handle),
                 Err(error) => {
@@ -248,9 +288,10 @@ impl Pipeline {
         drop(output_senders);
 
         let mut input_tasks = Vec::new();
-        for (id, input) in self.inputs {
+        for ((id, input), stats) in self.inputs.into_iter().zip(&self.stats.inputs) {
             let context = InputContext {
                 id: id.clone(),
+                stats: Arc::clone(stats),
                 batches: batch_sender.clone(),
                 shutdown: stop.child_token(),
                 checkpoint: CheckpointFile::new(&data_dir, &id),
@@ -266,16 +307,15 @@ impl Pipeline {
                 record_failure(&id, task.await, &mut first_error);
             }
             let workers = tokio::task::spawn_blocking(move || {
-                worker_threads
-                    .into_iter()
-                    .map(|thread| thread.join().unwrap_or_default())
-                    .collect::<Vec<_>>()
+                for thread in worker_threads {
+                    let _ = thread.join();
+                }
             });
-            let tag_counts = workers.await.unwrap_or_default();
+            let _ = workers.await;
             for (id, task) in output_tasks {
                 record_failure(&id, task.await, &mut first_error);
             }
-            (tag_counts, first_error)
+            first_error
         };
         tokio::pin!(stages);
 
@@ -283,8 +323,8 @@ impl Pipeline {
             stop.cancelled().await;
             tokio::time::sleep(settings.shutdown_timeout).await;
         };
-        let (tag_counts, error, timed_out) = tokio::select! {
-            (tag_counts, error) = &mut stages => (tag_counts, error, false),
+        let (error, timed_out) = tokio::select! {
+            error = &mut stages => (error, false),
             () = deadline_after_shutdown => {
                 tracing::warn!(
                     timeout = ?settings.shutdown_timeout,
@@ -293,27 +333,18 @@ impl Pipeline {
                 abort.cancel();
                 // Give outputs a moment to notice the abort; their batches stay unacknowledged.
                 let grace = tokio::time::timeout(Duration::from_secs(1), &mut stages).await;
-                match grace {
-                    Ok((tag_counts, error)) => (tag_counts, error, true),
-                    Err(_) => (Vec::new(), None, true),
-                }
+                (grace.unwrap_or(None), true)
             }
         };
         let failed_output = output_failure.lock().ok().and_then(|mut slot| slot.take());
         if let Some(error) = failed_output.or(error) {
             return Err(error);
         }
-        let mut failures = BTreeMap::new();
-        for counts in tag_counts {
-            for (tag, count) in counts {
-                *failures.entry(tag).or_insert(0) += count;
-            }
-        }
         Ok(RunSummary {
-            events_in: self.counters.events_in.load(Ordering::Relaxed),
-            events_out: self.counters.events_out.load(Ordering::Relaxed),
-            dropped: self.counters.dropped.load(Ordering::Relaxed),
-            failures,
+            events_in: self.stats.events_in.load(Ordering::Relaxed),
+            events_out: self.stats.events_out.load(Ordering::Relaxed),
+            dropped: self.stats.dropped.load(Ordering::Relaxed),
+            failures: self.stats.failure_tags(),
             seconds: started.elapsed().as_secs_f64(),
             timed_out,
         })
@@ -345,43 +376,45 @@ fn record_failure<E: std::fmt::Display>(
 }
 
 /// One filter worker: takes batches, runs the filter chain, fans the result out to every
-/// output. Returns how many events carried each failure tag.
+/// output, and counts what it did into `stats`.
 fn run_worker(
     mut stages: Vec<FilterStage>,
     receiver: &Mutex<mpsc::Receiver<Batch>>,
-    outputs: &[mpsc::Sender<OutputBatch>],
-    counters: &PipelineCounters,
-) -> BTreeMap<String, u64> {
-    let mut failure_tags = BTreeMap::new();
+    outputs: &[(mpsc::Sender<OutputBatch>, Arc<OutputStats>)],
+    stats: &PipelineStats,
+) {
     loop {
         let next = match receiver.lock() {
             Ok(mut guard) => guard.blocking_recv(),
             Err(_) => None,
         };
         let Some(Batch { mut events, ack }) = next else {
-            return failure_tags;
+            return;
         };
         let received = events.len() as u64;
         for stage in &mut stages {
             stage.apply(&mut events);
         }
-        counters.events_in.fetch_add(received, Ordering::Relaxed);
-        counters
+        stats.events_in.fetch_add(received, Ordering::Relaxed);
+        stats
             .dropped
             .fetch_add(received - events.len() as u64, Ordering::Relaxed);
-        counters
+        stats
             .events_out
             .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let mut failure_tags = BTreeMap::new();
         count_failure_tags(&events, &mut failure_tags);
+        stats.add_failure_tags(&failure_tags);
         if events.is_empty() || outputs.is_empty() {
             ack.complete();
             continue;
         }
         let events = Arc::new(FilteredEvents::new(events));
-        for output in outputs {
+        for (output, output_stats) in outputs {
+            output_stats.received(events.len());
             let batch = OutputBatch {
                 events: Arc::clone(&events),
-                ack: ack.split(),
+                ack: ack.split_for(output_stats, events.len() as u64),
             };
             // A closed output channel means the output stopped; its share stays
             // unacknowledged, so the input will not checkpoint past this batch.
@@ -392,15 +425,10 @@ fn run_worker(
     }
 }
 
-fn count_failure_tags(events: &[Event], counts: &mut BTreeMap<String, u64>) {
+fn count_failure_tags<'a>(events: &'a [Event], counts: &mut BTreeMap<&'a str, u64>) {
     for event in events {
         for tag in event.tags().filter(|tag| tag.starts_with('_')) {
-            match counts.get_mut(tag) {
-                Some(count) => *count += 1,
-                None => {
-                    counts.insert(tag.to_string(), 1);
-                }
-            }
+            *counts.entry(tag).or_insert(0) += 1;
         }
     }
 }
@@ -409,6 +437,10 @@ fn count_failure_tags(events: &[Event], counts: &mut BTreeMap<String, u64>) {
 mod tests {
     use super::*;
     use crate::batch::Ack;
+
+    fn test_stats() -> PipelineStats {
+        PipelineStats::new("p.toml".into(), 1, Vec::new(), Vec::new(), Vec::new())
+    }
 
     fn events(count: usize) -> Vec<Event> {
         (0..count)
@@ -431,15 +463,24 @@ mod tests {
             })
             .unwrap();
         drop(batch_sender);
-        let counters = PipelineCounters::default();
-        let tags = run_worker(
+        let first_stats = Arc::new(OutputStats::new("first", "stdout"));
+        let second_stats = Arc::new(OutputStats::new("second", "stdout"));
+        let stats = test_stats();
+        run_worker(
             Vec::new(),
             &Mutex::new(batch_receiver),
-            &[first_sender, second_sender],
-            &counters,
+            &[
+                (first_sender, Arc::clone(&first_stats)),
+                (second_sender, Arc::clone(&second_stats)),
+            ],
+            &stats,
         );
-        assert_eq!(tags, BTreeMap::from([("_grokparsefailure".to_string(), 1)]));
-        assert_eq!(counters.events_in.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            stats.failure_tags(),
+            BTreeMap::from([("_grokparsefailure".to_string(), 1)])
+        );
+        assert_eq!(stats.events_in.load(Ordering::Relaxed), 3);
+        assert_eq!(first_stats.events_in.load(Ordering::Relaxed), 3);
         let first_batch = first.blocking_recv().unwrap();
         let second_batch = second.blocking_recv().unwrap();
         assert!(Arc::ptr_eq(&first_batch.events, &second_batch.events));
@@ -447,6 +488,8 @@ mod tests {
         assert!(!receipt.is_acknowledged());
         second_batch.ack.complete();
         assert!(receipt.is_acknowledged());
+        assert_eq!(second_stats.events_delivered.load(Ordering::Relaxed), 3);
+        assert_eq!(second_stats.pending_batches(), 0);
     }
 
     #[test]
@@ -461,11 +504,12 @@ mod tests {
             })
             .unwrap();
         drop(batch_sender);
+        let output_stats = Arc::new(OutputStats::new("out", "stdout"));
         run_worker(
             Vec::new(),
             &Mutex::new(batch_receiver),
-            &[output_sender],
-            &PipelineCounters::default(),
+            &[(output_sender, output_stats)],
+            &test_stats(),
         );
         assert!(receipt.is_acknowledged());
         assert!(output.blocking_recv().is_none());

@@ -9,10 +9,13 @@ pub mod mutate;
 pub mod useragent;
 
 use crate::event::{Event, FieldPath};
+use crate::stats::FilterStats;
 use crate::template::Template;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// What a filter did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,24 +145,42 @@ impl CommonFilterOptions {
 pub struct FilterStage {
     filter: Box<dyn Filter>,
     common: CommonFilterOptions,
+    stats: Arc<FilterStats>,
 }
 
 impl FilterStage {
-    /// Wraps a built filter with its common options.
-    pub fn new(filter: Box<dyn Filter>, common: CommonFilterOptions) -> FilterStage {
-        FilterStage { filter, common }
+    /// Wraps a built filter with its common options and the counters it adds to.
+    pub fn new(
+        filter: Box<dyn Filter>,
+        common: CommonFilterOptions,
+        stats: Arc<FilterStats>,
+    ) -> FilterStage {
+        FilterStage {
+            filter,
+            common,
+            stats,
+        }
     }
 
-    /// Runs the filter over a batch: drops events it drops, applies the common options on success.
+    /// Runs the filter over a batch: drops events it drops, applies the common options on
+    /// success, and counts what it did.
     pub fn apply(&mut self, events: &mut Vec<Event>) {
+        let started = Instant::now();
+        let events_in = events.len();
+        let mut failures = 0;
         events.retain_mut(|event| match self.filter.process(event) {
             FilterOutcome::Success => {
                 self.common.apply(event);
                 true
             }
-            FilterOutcome::Failure => true,
+            FilterOutcome::Failure => {
+                failures += 1;
+                true
+            }
             FilterOutcome::Drop => false,
         });
+        let nanos = started.elapsed().as_nanos() as u64;
+        self.stats.record(events_in, events.len(), failures, nanos);
     }
 }
 

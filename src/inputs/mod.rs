@@ -9,11 +9,13 @@ use crate::batch::Batch;
 use crate::checkpoint::CheckpointFile;
 use crate::codec::CodecConfig;
 use crate::event::{Event, FieldPath, FieldPathError};
+use crate::stats::InputStats;
 use serde::Deserialize;
 use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +29,8 @@ pub type InputFuture = Pin<Box<dyn Future<Output = Result<(), InputError>> + Sen
 pub struct InputContext {
     /// The input's id (for logs and checkpoints).
     pub id: String,
+    /// Counters for the monitoring API: batches sent, sources being read.
+    pub stats: Arc<InputStats>,
     /// Where batches go. A send waits while the channel is full (back-pressure).
     pub batches: mpsc::Sender<Batch>,
     /// Cancelled on shutdown: stop reading, wait for in-flight acknowledgements, save, return.

@@ -421,6 +421,7 @@ mod tests {
         let context = OutputBuildContext {
             config_dir: dir.to_path_buf(),
             data_dir: dir.join("data"),
+            live_frames: None,
         };
         let output = FileOutput::build(&config, &context).unwrap();
         let (sender, receiver) = mpsc::channel(4);
@@ -568,6 +569,7 @@ mod tests {
         let context = OutputBuildContext {
             config_dir: PathBuf::from("."),
             data_dir: PathBuf::from("data"),
+            live_frames: None,
         };
         let error = FileOutput::build(&config, &context).err().unwrap();
         assert_eq!(error.to_string(), "`max_open_files` must be at least 1");

@@ -3,13 +3,16 @@
 
 pub mod elasticsearch;
 pub mod file;
+pub mod live;
 pub mod stdout;
 
 use crate::batch::OutputBatch;
+use crate::stats::OutputStats;
 use serde::Deserialize;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +54,9 @@ pub struct OutputBuildContext {
     pub config_dir: PathBuf,
     /// The pipeline's data directory.
     pub data_dir: PathBuf,
+    /// Where a `live` output publishes its frames; `None` when the API is off or another
+    /// live output took it.
+    pub live_frames: Option<live::LiveFrames>,
 }
 
 /// The output kinds, selected by `type`.
@@ -65,6 +71,8 @@ pub enum OutputConfig {
     File(file::FileOutputConfig),
     /// Bulk requests to Elasticsearch or OpenSearch.
     Elasticsearch(Box<elasticsearch::ElasticsearchOutputConfig>),
+    /// The live traffic view of the monitoring API.
+    Live(Box<live::LiveOutputConfig>),
 }
 
 impl OutputConfig {
@@ -74,21 +82,24 @@ impl OutputConfig {
             OutputConfig::Stdout(_) => "stdout",
             OutputConfig::File(_) => "file",
             OutputConfig::Elasticsearch(_) => "elasticsearch",
+            OutputConfig::Live(_) => "live",
         }
     }
 
-    /// Builds the output with id `id`.
+    /// Builds the output with id `id`, counting into `stats`.
     pub fn build(
         &self,
         context: &OutputBuildContext,
         id: &str,
+        stats: &Arc<OutputStats>,
     ) -> Result<Box<dyn Output>, OutputError> {
         Ok(match self {
             OutputConfig::Stdout(config) => Box::new(stdout::StdoutOutput::build(config, context)?),
             OutputConfig::File(config) => Box::new(file::FileOutput::build(config, context)?),
             OutputConfig::Elasticsearch(config) => Box::new(
-                elasticsearch::ElasticsearchOutput::build(config, context, id)?,
+                elasticsearch::ElasticsearchOutput::build(config, context, id, stats)?,
             ),
+            OutputConfig::Live(config) => Box::new(live::LiveOutput::build(config, context)?),
         })
     }
 }

@@ -2,10 +2,13 @@
 //! behaviour; see DESIGN.md).
 
 mod charsets_and_junk;
+mod chromium;
 mod compose_stack;
 mod config_errors;
 mod elasticsearch_output;
 mod grok_cli;
+mod live_in_chromium;
+mod monitoring_api;
 mod nginx_real_logs;
 mod s3_fixture;
 mod s3_input;

@@ -11,6 +11,7 @@ use crate::codec::LineDecoder;
 use crate::codec::lines::LineFramer;
 use crate::event::{Event, format_timestamp};
 use crate::inputs::{InputContext, InputError, LogOrigin};
+use crate::stats::SourceProgress;
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -27,6 +28,8 @@ const READ_PER_PASS: u64 = 4 * 1024 * 1024;
 /// How often the checkpoint is saved while running, when it changed.
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Granularity of waits, so shutdown is noticed quickly.
+/// How often the open files are reported to the monitoring API while batches flow.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 const WAIT_STEP: Duration = Duration::from_millis(20);
 
 /// Everything the reading loop needs from the config.
@@ -112,6 +115,8 @@ struct Reader {
     first_discovery: bool,
     /// The pipeline stopped taking batches.
     closed: bool,
+    /// When the open files are next reported to the monitoring API.
+    next_report: Instant,
 }
 
 /// Runs the input to completion (read mode) or until shutdown (tail mode).
@@ -134,6 +139,7 @@ pub fn run(settings: ReaderSettings, context: InputContext) -> Result<(), InputE
         warned: HashSet::new(),
         first_discovery: true,
         closed: false,
+        next_report: Instant::now(),
     };
     match reader.settings.mode {
         FileMode::Read => reader.read_all(),
@@ -144,6 +150,7 @@ pub fn run(settings: ReaderSettings, context: InputContext) -> Result<(), InputE
         std::thread::sleep(WAIT_STEP);
     }
     reader.registry.save()?;
+    reader.context.stats.set_sources([]);
     Ok(())
 }
 
@@ -176,6 +183,7 @@ impl Reader {
             }
             self.flush();
             if Instant::now() >= next_save {
+                self.report_sources();
                 self.save();
                 next_save = Instant::now() + SAVE_INTERVAL;
             }
@@ -539,6 +547,7 @@ impl Reader {
         );
         let positions = std::mem::take(&mut self.batch.positions);
         let (ack, receipt) = Ack::new();
+        let count = events.len();
         if events.is_empty() {
             ack.complete();
         } else if self
@@ -548,8 +557,31 @@ impl Reader {
             .is_err()
         {
             self.closed = true;
+        } else {
+            self.context.stats.sent(count);
         }
         self.registry.sent(receipt, positions);
+        if Instant::now() >= self.next_report {
+            self.report_sources();
+            self.next_report = Instant::now() + REPORT_INTERVAL;
+        }
+    }
+
+    /// Tells the monitoring API which files are open, how far each is read and its size
+    /// (unknown for compressed files).
+    fn report_sources(&self) {
+        let sources = self.files.iter().map(|file| {
+            let size = match &file.source {
+                Source::Plain(handle) => handle.metadata().ok().map(|m| m.len()),
+                Source::Gzip(_) => None,
+            };
+            let progress = SourceProgress {
+                offset: file.read_offset,
+                size,
+            };
+            (file.path.clone(), progress)
+        });
+        self.context.stats.set_sources(sources);
     }
 }
 
@@ -597,6 +629,7 @@ mod tests {
         let (sender, mut receiver) = mpsc::channel(2);
         let context = InputContext {
             id: "file-1".into(),
+            stats: std::sync::Arc::new(crate::stats::InputStats::new("file-1", "file")),
             batches: sender,
             shutdown: CancellationToken::new(),
             checkpoint: CheckpointFile::new(&dir.join("data"), "file-1"),

@@ -11,6 +11,7 @@ use crate::codec::LineDecoder;
 use crate::codec::lines::{Line, LineFramer};
 use crate::event::{Event, FieldPath, format_timestamp};
 use crate::inputs::{InputContext, LogOrigin};
+use crate::stats::{InputStats, SourceProgress};
 use flate2::write::MultiGzDecoder;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -84,6 +85,7 @@ struct Shared {
     batch_size: usize,
     after_read: AfterRead,
     input_id: String,
+    stats: Arc<InputStats>,
     log_origin: LogOrigin,
     aws_s3: FieldPath,
 }
@@ -131,6 +133,7 @@ impl ObjectReader {
                 batch_size: context.batch_size.max(1),
                 after_read,
                 input_id: context.id.clone(),
+                stats: Arc::clone(&context.stats),
                 log_origin: LogOrigin::new()?,
                 aws_s3: FieldPath::parse("aws.s3")?,
             }),
@@ -151,7 +154,9 @@ impl ObjectReader {
             receipts: Vec::new(),
             events: 0,
         };
-        if !stream.download().await? {
+        let downloaded = stream.download().await;
+        shared.stats.finished(&object.to_string());
+        if !downloaded? {
             return Ok(ObjectOutcome::Stopped);
         }
         for receipt in &mut stream.receipts {
@@ -213,7 +218,9 @@ impl ObjectStream<'_> {
     /// Downloads and sends every line; false when stopped before the end.
     async fn download(&mut self) -> Result<bool, ObjectError> {
         let shared = self.reader;
+        let name = self.object.to_string();
         let mut raw_offset = 0u64;
+        let mut size = None;
         let mut etag = self.object.etag.clone();
         let mut resumes = 0;
         loop {
@@ -252,6 +259,9 @@ impl ObjectStream<'_> {
                 // Resumes must continue the same version of the object.
                 etag = output.e_tag().map(str::to_string);
             }
+            if raw_offset == 0 {
+                size = output.content_length().and_then(|l| u64::try_from(l).ok());
+            }
             let mut body = output.body;
             loop {
                 let chunk = tokio::select! {
@@ -262,6 +272,11 @@ impl ObjectStream<'_> {
                     None => return self.finish().await,
                     Some(Ok(bytes)) => {
                         raw_offset += bytes.len() as u64;
+                        let progress = SourceProgress {
+                            offset: raw_offset,
+                            size,
+                        };
+                        shared.stats.reading(&name, progress);
                         if !self.push(&bytes).await? {
                             return Ok(false);
                         }
@@ -402,6 +417,7 @@ impl ObjectStream<'_> {
             () = self.reader.shutdown.cancelled() => false,
         };
         if sent {
+            self.reader.stats.sent(count as usize);
             self.events += count;
             self.receipts.push(receipt);
         }

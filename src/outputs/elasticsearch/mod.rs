@@ -13,6 +13,7 @@ use super::{CheckFuture, Output, OutputBuildContext, OutputContext, OutputError,
 use crate::batch::{Ack, OutputBatch};
 use crate::config::StringList;
 use crate::event::{Event, FieldPath};
+use crate::stats::OutputStats;
 use crate::template::Template;
 use bulk::{ItemOutcome, write_action};
 use bytes::Bytes;
@@ -25,7 +26,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -223,7 +224,8 @@ struct Shared {
     retry_initial: Duration,
     retry_max: Duration,
     failures: Mutex<FailureLog>,
-    dead_lettered: AtomicU64,
+    /// Retries and dead letters are counted here (the monitoring API shows them).
+    stats: Arc<OutputStats>,
     dlq_log: Mutex<FailureLog>,
 }
 
@@ -276,6 +278,7 @@ impl ElasticsearchOutput {
         config: &ElasticsearchOutputConfig,
         context: &OutputBuildContext,
         id: &str,
+        stats: &Arc<OutputStats>,
     ) -> Result<ElasticsearchOutput, ElasticsearchError> {
         for (name, value) in [
             ("batch_size", config.batch_size),
@@ -315,7 +318,7 @@ impl ElasticsearchOutput {
                 retry_initial: config.retry_initial,
                 retry_max: config.retry_max,
                 failures: Mutex::new(FailureLog::default()),
-                dead_lettered: AtomicU64::new(0),
+                stats: Arc::clone(stats),
                 dlq_log: Mutex::new(FailureLog::default()),
             }),
             routing: Routing {
@@ -598,6 +601,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Shared {
     fn request_failed(&self, error: &RequestError, items: usize) {
+        self.stats
+            .retries
+            .fetch_add(items as u64, Ordering::Relaxed);
         if let Some(suppressed) = lock(&self.failures).occurred() {
             let again = if suppressed > 0 {
                 format!(" ({suppressed} more failures since the last message)")
@@ -619,6 +625,9 @@ impl Shared {
     }
 
     fn items_retried(&self, count: usize, status: u16) {
+        self.stats
+            .retries
+            .fetch_add(count as u64, Ordering::Relaxed);
         if let Some(suppressed) = lock(&self.failures).occurred() {
             tracing::warn!(
                 output = %self.id,
@@ -639,6 +648,7 @@ impl Shared {
 
     fn dead_lettered(&self, count: usize, first_reason: &str, path: &std::path::Path) {
         let total = self
+            .stats
             .dead_lettered
             .fetch_add(count as u64, Ordering::Relaxed)
             + count as u64;
@@ -896,6 +906,7 @@ fn elasticsearch_outputs(
     let context = OutputBuildContext {
         config_dir: config.config_dir(),
         data_dir: config.data_dir(),
+        live_frames: None,
     };
     let mut outputs = Vec::new();
     for spec in &config.outputs {
@@ -904,8 +915,13 @@ fn elasticsearch_outputs(
         }
         if let super::OutputConfig::Elasticsearch(options) = &spec.config {
             outputs.push(
-                ElasticsearchOutput::build(options, &context, &spec.id)
-                    .map_err(|error| format!("{}: {error}", spec.id))?,
+                ElasticsearchOutput::build(
+                    options,
+                    &context,
+                    &spec.id,
+                    &Arc::new(OutputStats::new(&spec.id, "elasticsearch")),
+                )
+                .map_err(|error| format!("{}: {error}", spec.id))?,
             );
         }
     }
@@ -974,7 +990,7 @@ pub async fn replay_dead_letters(
             }
             let (letters, unreadable) = dlq::read_letters(&replaying).map_err(|e| fail(&e))?;
             summary.unreadable += unreadable;
-            let refused_before = output.shared.dead_lettered.load(Ordering::Relaxed);
+            let refused_before = output.shared.stats.dead_lettered.load(Ordering::Relaxed);
             for chunk in letters.chunks(output.batch_size) {
                 let events: Vec<Event> = chunk
                     .iter()
@@ -998,7 +1014,7 @@ pub async fn replay_dead_letters(
                 }
             }
             summary.refused_again +=
-                output.shared.dead_lettered.load(Ordering::Relaxed) - refused_before;
+                output.shared.stats.dead_lettered.load(Ordering::Relaxed) - refused_before;
             if unreadable > 0 {
                 let keep = replaying.with_extension("unreadable");
                 std::fs::rename(&replaying, &keep).map_err(|e| fail(&e))?;
