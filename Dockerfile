@@ -25,8 +25,9 @@ FROM debian:bookworm-slim AS runtime
 # ca-certificates: HTTPS to Elasticsearch, Kibana and S3 with the system trust store (left
 # unpinned so a rebuild picks up the current trust store).
 # hadolint ignore=DL3008
+# curl: the health check (GET /health of the monitoring API).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 # A fixed uid/gid so mounted log files and volumes can be granted to it from the host.
 RUN groupadd --system --gid 10001 logpipe \

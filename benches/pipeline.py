@@ -34,13 +34,20 @@ What it does:
      1 and 8; each -> grok NGINX_COMBINED -> date -> stdout json_lines to /dev/null. Each row
      is checked once (one parsed event per line, the s3 fields set) and timed --runs times
      with a fresh data_dir, measuring logpipe as above plus moto's CPU;
-  7. runs the peer (lognormalizer from liblognorm-utils, parsing the same file with a rulebase
+  7. file-grok-live runs file-grok-stdout's pipeline (same file, grok -> date -> stdout
+     json_lines to /dev/null) twice a run, back to back: as it is (the baseline) and with a
+     `live` output added (its defaults); both with `[api] listen = "127.0.0.1:0"` (the API on,
+     as by default, on a free port), so only the live output differs. Each is checked once (one
+     parsed event per line; with live, GET /live/snapshot shows requests, URLs and users while
+     it runs), then timed --runs times as above;
+  8. runs the peer (lognormalizer from liblognorm-utils, parsing the same file with a rulebase
      for the combined format), if it is installed or can be installed with apt-get;
-  8. prints the tables of medians (min–max), the machine, the peer ratio and, for
+  9. prints the tables of medians (min–max), the machine, the peer ratio and, for
      file-grok-es, the bars (logpipe CPU below half of osmem's, peak RSS under 200 MB), for
      s3-grok-null the ratio to the local files and the bars (within 1.5x of the local files'
-     wall time, peak RSS under 200 MB); --markdown FILE also writes them as a README section
-     body (no heading).
+     wall time, peak RSS under 200 MB), for file-grok-live the ratio of events/s with the live
+     output to without (median of the runs' ratios) and the bar (at least 0.90); --markdown
+     FILE also writes them as a README section body (no heading).
 """
 
 import argparse
@@ -89,12 +96,16 @@ SCENARIOS = {
     "s3-grok-null": "s3 input (`once = true`, concurrency 1 and 8) on moto_server -> grok NGINX_COMBINED -> "
                     "date -> stdout json_lines to /dev/null, against the same objects as local files (file "
                     "input, read mode)",
+    "file-grok-live": "the pipeline of `file-grok-stdout` twice a run, back to back: as it is, and with a `live` "
+                      "output (its defaults) added; `[api] listen = \"127.0.0.1:0\"` in both (the API on, as by "
+                      "default, on a free port)",
 }
 SCENARIO_FILTERS = {
     "file-grok-stdout": [GROK, DATE],
     "file-grok-ua-stdout": [GROK, DATE, USERAGENT],
     "file-grok-es": [GROK, DATE],
     "s3-grok-null": [GROK, DATE],
+    "file-grok-live": [GROK, DATE],  # file-grok-stdout's
 }
 ES_SCENARIO = "file-grok-es"
 ES_INDEX = "bench"
@@ -110,6 +121,14 @@ OSMEM_VERSION = "0.1.6"
 # ~12 minutes a run, so the scenario reads a smaller file of the same generator (--es-lines).
 OSMEM_RSS_PER_DOCUMENT = 40e3
 ES_LINES = 200_000
+
+LIVE_SCENARIO = "file-grok-live"
+LIVE_OUTPUT = '[[output]]\ntype = "live"\n'
+# the API on a free port in both rows of file-grok-live: on, as by default, without depending on
+# a free port in 9600-9700
+API_FREE_PORT = '\n[api]\nlisten = "127.0.0.1:0"\n'
+# the bar of the live scenario (from the issue): events/s with the live output / without, medians
+BAR_LIVE_RATIO = 0.9
 
 S3_SCENARIO = "s3-grok-null"
 S3_BUCKET = "bench"
@@ -430,27 +449,48 @@ def logpipe_env(data_dir):
     return e
 
 
-def run_logpipe(binary, scenario, data, lines, runs, args):
-    pipeline = write_pipeline(scenario, data, args.workers, args.batch_size)
-    argv = [binary, "run", pipeline]
-    env = logpipe_env
+def check_run(label, scenario, argv, env, lines, inspect=None, watcher=None):
+    """The untimed run with stdout into a pipe: exactly one parsed event per line (a broken
+    pipeline must not post a fast figure), and none of the problems that inspect(first events)
+    finds, nor watcher(data_dir) (started before logpipe, its stop() after it)."""
     with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
-        count, stderr, head = count_output(argv, env=env(data_dir))
+        watching = watcher(data_dir) if watcher else None
+        try:
+            count, stderr, head = count_output(argv, env=env(data_dir))
+        finally:
+            problems = watching.stop() if watching else []
     check_logpipe_output(scenario, lines, count, stderr, head)
-    say("%s: output checked: %d events for %d lines, all parsed" % (scenario, count, lines))
-    results = []
-    for i in range(runs):
-        with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
-            result = measure(argv, env=env(data_dir))
-        summary = SUMMARY.search(result["stderr"])
-        if not summary or int(summary.group(2)) != lines:
-            raise BenchError("%s run %d: summary does not show %d events out:\n%s"
-                             % (scenario, i + 1, lines, result["stderr"][-1000:]))
-        results.append(result)
-        say("%s run %d/%d: %.2f s wall, %.2f s cpu, %.0f MB peak RSS, %.0f events/s%s"
-            % (scenario, i + 1, runs, result["wall"], result["cpu"], result["rss_mb"], lines / result["wall"],
-               busy_note(result)))
-    return results
+    if inspect:
+        problems += inspect([json.loads(raw) for raw in head])
+    if problems:
+        raise BenchError("%s: output check failed: %s" % (label, "; ".join(problems)))
+    say("%s: output checked: %d events for %d lines, all parsed" % (label, count, lines))
+
+
+def check_summary_out(label, run, lines, stderr):
+    """Timed run `run` (from 0) shows every line out in its summary."""
+    summary = SUMMARY.search(stderr)
+    if not summary or int(summary.group(2)) != lines:
+        raise BenchError("%s run %d: summary does not show %d events out:\n%s"
+                         % (label, run + 1, lines, stderr[-1000:]))
+
+
+def timed_run(label, argv, env, lines, run, runs, server_pid=None, server_name=None):
+    """Timed run `run` (from 0) of `runs` with a fresh data_dir: measure(), checked by the
+    summary line; with server_pid, also that server's CPU seconds (said as server_name's)."""
+    with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
+        result = measure(argv, env=env(data_dir), server_pid=server_pid)
+    check_summary_out(label, run, lines, result["stderr"])
+    say("%s run %d/%d: %.2f s wall, %.2f s cpu, %.0f MB peak RSS, %.0f events/s%s%s"
+        % (label, run + 1, runs, result["wall"], result["cpu"], result["rss_mb"], lines / result["wall"],
+           "; %s %.2f s cpu" % (server_name, result["server_cpu"]) if server_pid else "", busy_note(result)))
+    return result
+
+
+def run_logpipe(binary, scenario, data, lines, runs, args):
+    argv = [binary, "run", write_pipeline(scenario, data, args.workers, args.batch_size)]
+    check_run(scenario, scenario, argv, logpipe_env, lines)
+    return [timed_run(scenario, argv, logpipe_env, lines, i, runs) for i in range(runs)]
 
 
 def busy_note(result):
@@ -706,10 +746,7 @@ def run_es(binary, data, lines, runs, args):
             pipeline = write_pipeline(ES_SCENARIO, data, args.workers, args.batch_size, ES_OUTPUT % osmem.url)
             with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
                 result = measure([binary, "run", pipeline], env=logpipe_env(data_dir), server_pid=osmem.pid)
-            summary = SUMMARY.search(result["stderr"])
-            if not summary or int(summary.group(2)) != lines:
-                raise BenchError("%s run %d: summary does not show %d events out:\n%s"
-                                 % (ES_SCENARIO, i + 1, lines, result["stderr"][-1000:]))
+            check_summary_out(ES_SCENARIO, i, lines, result["stderr"])
             check_es_documents(osmem, lines, result["stderr"], "run %d" % (i + 1))
             result["server_rss_mb"] = osmem.peak_rss_mb()
         finally:
@@ -861,27 +898,11 @@ def run_s3(binary, data, lines, runs, args):
         for row, server, pipeline in rows:
             label = "%s (%s)" % (S3_SCENARIO, row)
             argv = [binary, "run", pipeline]
-            with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
-                count, stderr, head = count_output(argv, env=s3_env(data_dir))
-            check_logpipe_output(S3_SCENARIO, lines, count, stderr, head)
-            if server:
-                problems = s3_event_problems([json.loads(raw) for raw in head], S3_BUCKET, keys)
-                if problems:
-                    raise BenchError("%s: output check failed: %s" % (label, "; ".join(problems)))
-            say("%s: output checked: %d events for %d lines, all parsed" % (label, count, lines))
-            results = []
-            for i in range(runs):
-                with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir:
-                    result = measure(argv, env=s3_env(data_dir), server_pid=server.pid if server else None)
-                summary = SUMMARY.search(result["stderr"])
-                if not summary or int(summary.group(2)) != lines:
-                    raise BenchError("%s run %d: summary does not show %d events out:\n%s"
-                                     % (label, i + 1, lines, result["stderr"][-1000:]))
-                results.append(result)
-                say("%s run %d/%d: %.2f s wall, %.2f s cpu, %.0f MB peak RSS, %.0f events/s%s%s"
-                    % (label, i + 1, runs, result["wall"], result["cpu"], result["rss_mb"], lines / result["wall"],
-                       "; moto %.2f s cpu" % result["server_cpu"] if server else "", busy_note(result)))
-            measured.append((row, results))
+            check_run(label, S3_SCENARIO, argv, s3_env, lines,
+                      inspect=(lambda events: s3_event_problems(events, S3_BUCKET, keys)) if server else None)
+            measured.append((row, [timed_run(label, argv, s3_env, lines, i, runs,
+                                             server_pid=server.pid if server else None, server_name="moto")
+                                   for i in range(runs)]))
         moto_rss = moto.peak_rss_mb()
     finally:
         moto.stop()
@@ -930,6 +951,106 @@ def s3_bars(s3):
         bars.append("%s peak RSS under %d MB: %s (median %.0f MB, highest run %.0f MB)" % (
             m["row"], BAR_RSS_MB, "met" if m["rss_bar_met"] else "NOT met", m["rss_mb"], m["rss_mb_max"]))
     return bars
+
+
+# --- live scenario ----------------------------------------------------------------------------
+
+class LiveSnapshots:
+    """Polls GET /live/snapshot of the logpipe that runs with `data_dir` (its API's address in
+    data_dir/api.url) until stop(), which returns what is wrong with the fullest frame seen: the
+    live output must have counted requests and read their status, URL and client. Frames show
+    closed seconds and come once a second, so a run shorter than a few seconds (a small
+    --lines) may show none: it is then not checked."""
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.frame = None
+        self.started = time.monotonic()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+        self.thread.start()
+
+    def poll(self):
+        while not self.stopping.wait(0.2):
+            try:
+                with open(os.path.join(self.data_dir, "api.url")) as f:
+                    url = f.read().strip()
+                with urllib.request.urlopen(url + "/live/snapshot", timeout=5) as answer:
+                    frame = json.loads(answer.read())
+            except (OSError, ValueError):
+                continue  # not listening yet, or gone
+            if self.frame is None or frame.get("totals", {}).get("requests", 0) >= \
+                    self.frame.get("totals", {}).get("requests", 0):
+                self.frame = frame
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        frame = self.frame
+        full = frame is not None and bool(frame["totals"]["requests"] and frame["totals"]["status"]["2xx"]
+                                          and frame["top_urls"] and frame["live_users"])
+        if not full and time.monotonic() - self.started < 3:
+            say("%s: the run was too short for a live frame to show requests: the live view is not checked"
+                % LIVE_SCENARIO)
+            return []
+        if frame is None:
+            return ["no frame from GET /live/snapshot while logpipe ran"]
+        if not full:
+            return ["the fullest live frame lacks requests, 2xx, top URLs or users: %s" % json.dumps(frame)[:500]]
+        say("%s: live frame seen: %d requests in the window, %d live users, top URL %s"
+            % (LIVE_SCENARIO, frame["totals"]["requests"], frame["live_users"], frame["top_urls"][0]["value"]))
+        return []
+
+
+def run_live(binary, data, lines, runs, args):
+    """The baseline (file-grok-stdout's pipeline) and the same with the live output, back to
+    back in each run; returns [(row name, results)], the baseline first."""
+    rows = [("baseline", "-baseline", None, STDOUT_OUTPUT + API_FREE_PORT),
+            ("with live output", "", LiveSnapshots, STDOUT_OUTPUT + "\n" + LIVE_OUTPUT + API_FREE_PORT)]
+    checked = []
+    for row, suffix, watcher, output in rows:
+        label = "%s (%s)" % (LIVE_SCENARIO, row)
+        pipeline = write_pipeline(LIVE_SCENARIO, data, args.workers, args.batch_size, output,
+                                  name=LIVE_SCENARIO + suffix)
+        argv = [binary, "run", pipeline]
+        check_run(label, LIVE_SCENARIO, argv, logpipe_env, lines, watcher=watcher)
+        checked.append((row, label, argv, []))
+    for i in range(runs):
+        for _, label, argv, results in checked:
+            results.append(timed_run(label, argv, logpipe_env, lines, i, runs))
+    return [(row, results) for row, _, _, results in checked]
+
+
+def live_medians(measured, lines, size):
+    """medians() per row, and the ratio of events/s with the live output to the baseline's:
+    per run (the two rows ran back to back), median and min–max."""
+    (_, baseline), (_, live) = measured
+    ratios = [b["wall"] / l["wall"] for b, l in zip(baseline, live)]
+    rows = [dict(medians(results, lines, size), row=row) for row, results in measured]
+    return {"rows": rows, "ratio": statistics.median(ratios), "ratio_min": min(ratios),
+            "ratio_max": max(ratios), "ratio_of_medians": rows[1]["events_s"] / rows[0]["events_s"],
+            "lines": lines, "size": size}
+
+
+def live_table(live):
+    header = [LIVE_SCENARIO, "events/s", "(min–max)", "wall s", "CPU s", "CPU-s / M events", "peak RSS MB",
+              "live / baseline events/s"]
+    table = []
+    for m in live["rows"]:
+        table.append([m["row"], "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
+                      "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"], "%.0f" % m["rss_mb"],
+                      "1" if m is live["rows"][0] else
+                      "%.3f (%.3f–%.3f)" % (live["ratio"], live["ratio_min"], live["ratio_max"])])
+    return header, table
+
+
+def live_bars(live):
+    verdict = "met in every run" if live["ratio_min"] >= BAR_LIVE_RATIO else \
+        ("met at the median, not in every run" if live["ratio"] >= BAR_LIVE_RATIO else "NOT met")
+    return ["with the live output, at least %.2f× the baseline's events/s: %s (median of the runs' ratios %.3f, "
+            "runs %.3f–%.3f; ratio of the medians %.3f)" % (BAR_LIVE_RATIO, verdict, live["ratio"],
+                                                            live["ratio_min"], live["ratio_max"],
+                                                            live["ratio_of_medians"])]
 
 
 # --- peer -------------------------------------------------------------------------------------
@@ -1066,7 +1187,7 @@ def markdown_table(header, table):
     return md
 
 
-def report(rows, peer, peer_note, es, s3, info, lines, size, runs, markdown_path):
+def report(rows, peer, peer_note, es, s3, live, info, lines, size, runs, markdown_path):
     header = ["scenario", "events/s", "(min–max)", "MB/s", "wall s", "CPU s", "CPU-s / M events", "peak RSS MB"]
     table = []
     for name, m in rows + ([peer] if peer else []):
@@ -1074,7 +1195,8 @@ def report(rows, peer, peer_note, es, s3, info, lines, size, runs, markdown_path
                       "%.1f" % m["mb_s"], "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"],
                       "%.0f" % m["rss_mb"]])
     measured = rows + ([peer] if peer else []) + ([(ES_SCENARIO, es)] if es else []) + \
-        ([("%s (%s)" % (S3_SCENARIO, m["row"]), m) for m in s3["rows"]] if s3 else [])
+        ([("%s (%s)" % (S3_SCENARIO, m["row"]), m) for m in s3["rows"]] if s3 else []) + \
+        ([("%s (%s)" % (LIVE_SCENARIO, m["row"]), m) for m in live["rows"]] if live else [])
     busy = [(name, m["busy_runs"]) for name, m in measured if m["busy_runs"]]
     text = [""]
     if table:
@@ -1098,6 +1220,13 @@ def report(rows, peer, peer_note, es, s3, info, lines, size, runs, markdown_path
         text += text_table(*s3_table(s3))
         text.append("")
         text += ["bar: " + bar for bar in s3_bars(s3)]
+    if live:
+        text += ["", "%s, %d lines (%.0f MB), medians of %d runs (min–max); each run times the baseline, then "
+                 "the same pipeline with the live output; the ratio is the median (min–max) of the runs' "
+                 "ratios:" % (LIVE_SCENARIO, live["lines"], live["size"] / 1e6, runs), ""]
+        text += text_table(*live_table(live))
+        text.append("")
+        text += ["bar: " + bar for bar in live_bars(live)]
     if busy:
         text.append("warning: other processes (or VM steal) used more than 0.1 CPU during %s; the figures are pessimistic" %
                     ", ".join("%d %s run(s)" % (n, name) for name, n in busy))
@@ -1166,6 +1295,15 @@ def report(rows, peer, peer_note, es, s3, info, lines, size, runs, markdown_path
             md.append("")
             md += ["- " + bar[0].upper() + bar[1:] + "." for bar in s3_bars(s3)]
             md.append("")
+        if live:
+            md += ["With the live view: `%s` is %s. Each run times the baseline, then the same pipeline with "
+                   "the live output, back to back, on %d lines (%.0f MB); the ratio is the median (min–max) of "
+                   "the runs' ratios. Medians of %d runs (min–max):" %
+                   (LIVE_SCENARIO, SCENARIOS[LIVE_SCENARIO], live["lines"], live["size"] / 1e6, runs), ""]
+            md += markdown_table(*live_table(live))
+            md.append("")
+            md += ["- " + bar[0].upper() + bar[1:] + "." for bar in live_bars(live)]
+            md.append("")
         if busy:
             md.append("Other processes (or VM steal) used more than 0.1 CPU during %s, so those figures are pessimistic." %
                       ", ".join("%d `%s` run(s)" % (n, name) for name, n in busy))
@@ -1182,14 +1320,17 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS) + ["all"],
                         help="scenario to run (repeatable; default: all)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per scenario (default 5)")
+    parser.add_argument("--runs", type=int, default=5,
+                        help="timed runs per scenario (default 5; a %s run times both of its pipelines)"
+                             % LIVE_SCENARIO)
     parser.add_argument("--lines", type=int, default=1_000_000, help="lines of generated log (default 1000000)")
     parser.add_argument("--es-lines", type=int, default=ES_LINES,
                         help="lines of generated log for %s (default %d: osmem-server keeps every document "
                              "in memory, ~40 KB each)" % (ES_SCENARIO, ES_LINES))
     parser.add_argument("--s3-objects", type=int, default=S3_OBJECTS,
                         help="objects the lines are cut into for %s (default %d)" % (S3_SCENARIO, S3_OBJECTS))
-    parser.add_argument("--workers", type=int, help="[pipeline] workers (default: logpipe's, the number of cores)")
+    parser.add_argument("--workers", type=int,
+                        help="[pipeline] workers (default: logpipe's, the number of cores minus one, at least 1)")
     parser.add_argument("--batch-size", type=int, help="[pipeline] batch_size (default: logpipe's)")
     parser.add_argument("--no-build", action="store_true", help="use target/release/logpipe as it is")
     parser.add_argument("--no-peer", action="store_true", help="do not run lognormalizer")
@@ -1212,9 +1353,11 @@ def main():
         binary, commit = build(args.no_build)
         data = data_file(args.lines)
         size = os.path.getsize(data)
-        rows, es, s3 = [], None, None
+        rows, es, s3, live = [], None, None, None
         for scenario in scenarios:
-            if scenario == S3_SCENARIO:
+            if scenario == LIVE_SCENARIO:
+                live = live_medians(run_live(binary, data, args.lines, args.runs, args), args.lines, size)
+            elif scenario == S3_SCENARIO:
                 measured, info = run_s3(binary, data, args.lines, args.runs, args)
                 s3 = s3_medians(measured, args.lines, size, info)
             elif scenario == ES_SCENARIO:
@@ -1233,7 +1376,7 @@ def main():
                 peer = (version, medians(results, args.lines, size))
             else:
                 say("peer: %s" % peer_note)
-        report(rows, peer, peer_note, es, s3, machine(commit), args.lines, size, args.runs, args.markdown)
+        report(rows, peer, peer_note, es, s3, live, machine(commit), args.lines, size, args.runs, args.markdown)
     except (BenchError, subprocess.CalledProcessError) as error:
         say("error: %s" % error)
         sys.exit(1)

@@ -48,8 +48,9 @@ pub struct ApiSettings {
     /// Serve the API (default true).
     #[serde(default = "default_api_enabled")]
     pub enabled: bool,
-    /// The address to listen on. Default: `127.0.0.1:9600`, or the next free port up to
-    /// 9700 when it is taken (as Logstash does); an address given here must be free.
+    /// The address to listen on. Default (also for an empty value): `127.0.0.1:9600`, or the
+    /// next free port up to 9700 when it is taken (as Logstash does); an address given here
+    /// must be free.
     #[serde(default, deserialize_with = "socket_address")]
     pub listen: Option<std::net::SocketAddr>,
     /// When set, every request must carry it, as `Authorization: Bearer TOKEN` or `?token=`.
@@ -66,6 +67,9 @@ fn socket_address<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<std::net::SocketAddr>, D::Error> {
     let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
     text.parse().map(Some).map_err(|_| {
         serde::de::Error::custom(format!(
             "`{text}` is not an address: write IP:PORT, e.g. \"127.0.0.1:9600\" (this machine only) or \"0.0.0.0:9600\" (every interface)"

@@ -323,6 +323,23 @@ fn compose_stack_publishes_its_ports_and_points_logpipe_at_elasticsearch_and_kib
     for key in ["ELASTICSEARCH_USER", "ELASTICSEARCH_PASSWORD"] {
         assert!(logpipe_environment.contains_key(key), "logpipe gets {key}");
     }
+    // The live view: the API listens on the container's interfaces, its port is published,
+    // /health is the container's health check, and the pipeline has a live output.
+    assert_eq!(
+        logpipe_environment
+            .get("LOGPIPE_API_LISTEN")
+            .map(String::as_str),
+        Some("0.0.0.0:9600")
+    );
+    assert!(published_container_ports(logpipe).contains(&9600));
+    let health = logpipe["healthcheck"]["test"].to_string();
+    assert!(health.contains("http://127.0.0.1:9600/health"), "{health}");
+    let pipeline = read("pipelines/nginx-elasticsearch.toml");
+    assert!(
+        pipeline.contains("listen = \"${LOGPIPE_API_LISTEN:-}\"")
+            && pipeline.contains("type = \"live\""),
+        "the compose pipeline serves the live view"
+    );
     let build_context = logpipe["build"]
         .as_str()
         .or_else(|| logpipe["build"]["context"].as_str());

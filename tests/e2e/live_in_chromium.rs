@@ -24,7 +24,7 @@ fn the_live_page_shows_the_counts_streamed_over_the_websocket() {
              [[input]]\ntype = \"file\"\npath = \"logs/*.log\"\ncharset = \"ISO-8859-1\"\npoll_interval = \"50ms\"\ndiscover_interval = \"200ms\"\n\
              [[filter]]\ntype = \"grok\"\nmatch = {{ message = [\"%{{NGINX_MAIN}}\", \"%{{NGINX_COMBINED}}\"] }}\n\
              [[filter]]\ntype = \"useragent\"\n\
-             [[output]]\ntype = \"live\"\n"
+             [[output]]\ntype = \"live\"\nwindow = \"1m\"\n"
         ),
     );
     let running = Running::start(&pipeline);
@@ -38,14 +38,14 @@ fn the_live_page_shows_the_counts_streamed_over_the_websocket() {
         PATIENCE,
     );
 
-    // The sample log (Latin-1), appended in parts over a few seconds so the chart has a shape.
+    // The sample log (Latin-1), appended in parts over ten seconds so the chart has a shape.
     let sample = std::fs::read(repo().join("examples/access.log")).unwrap();
     let lines: Vec<&[u8]> = sample
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
     let log = dir.path().join("logs/access.log");
-    for part in lines.chunks(25) {
+    for part in lines.chunks(10) {
         let mut text = part.join(&b'\n');
         text.push(b'\n');
         append(&log, &text);
