@@ -4,6 +4,7 @@
 //! its checkpoint. An `Ack` dropped without `complete` never acknowledges (replay, not loss).
 
 use crate::event::Event;
+use crate::lock::lock;
 use crate::stats::OutputStats;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -144,10 +145,7 @@ impl Ack {
             output.delivered(*events);
         }
         if self.shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let sender = match self.shared.notify.lock() {
-                Ok(mut guard) => guard.take(),
-                Err(poisoned) => poisoned.into_inner().take(),
-            };
+            let sender = lock(&self.shared.notify).take();
             if let Some(sender) = sender {
                 // The input may have stopped waiting; nothing to tell it then.
                 let _ = sender.send(());

@@ -13,6 +13,7 @@ pub mod inputs;
 pub mod joda;
 pub mod json_writer;
 pub mod live;
+pub mod lock;
 pub mod outputs;
 pub mod pipeline;
 pub mod run_lock;

@@ -3,6 +3,7 @@
 //! latest lines) fitted to the terminal; `render` is the pure frame → screen part.
 
 use crate::live::frame::{LiveFrame, LiveLine, TopEntry};
+use crate::outputs::elasticsearch::client::error_chain;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use std::io::{IsTerminal, Write};
@@ -260,18 +261,6 @@ fn innermost_cause(error: &dyn std::error::Error) -> String {
         innermost = cause;
     }
     innermost.to_string()
-}
-
-/// The error and its causes, `: `-joined (reqwest's own message alone says little).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Draws one frame as the whole screen: at most `height` lines of at most `width` characters,

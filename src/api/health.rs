@@ -2,6 +2,7 @@
 //! without delivering any; an idle output (nothing waiting) is healthy. A task samples the
 //! outputs' counters once a second and remembers since when each one is stuck.
 
+use crate::lock::lock;
 use crate::stats::{OutputStats, PipelineStats};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -94,13 +95,6 @@ impl HealthWatch {
                 })
             })
             .collect()
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 

@@ -1,12 +1,11 @@
 //! The live page in a real browser: headless Chromium loads `/live` of a pipeline tailing
 //! a log while lines are appended, and shows the request count and live users that came
 //! over the WebSocket; then a screenshot (README's docs/live.png with
-//! `LOGPIPE_UPDATE_SCREENSHOT=1`).
+//! `LOGPIPE_UPDATE_SCREENSHOT=1`), the tail's filter and pause, and a reconnect after a restart.
 
 use crate::chromium::Browser;
 use crate::servers::{free_port, http};
 use crate::support::*;
-use std::net::TcpStream;
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -28,9 +27,7 @@ fn the_live_page_shows_the_counts_streamed_over_the_websocket() {
         ),
     );
     let running = Running::start(&pipeline);
-    wait_until("the API to answer", PATIENCE, || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    wait_for_port(port, PATIENCE);
     let mut browser = Browser::open(&format!("http://127.0.0.1:{port}/live"));
     browser.wait_for(
         "document.getElementById('connection').textContent === 'live'",
@@ -96,6 +93,43 @@ fn the_live_page_shows_the_counts_streamed_over_the_websocket() {
     };
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::write(&target, png).unwrap();
+
+    // The tail filters case-insensitively what it shows, and pauses.
+    browser.evaluate(
+        "const f = document.getElementById('tail-filter'); f.value = 'FAVICON'; \
+         f.dispatchEvent(new Event('input')); true",
+    );
+    let shown = browser.evaluate(
+        "[...document.querySelectorAll('#tail .line')].filter(l => !l.hidden).map(l => l.textContent)",
+    );
+    let shown = shown.as_array().unwrap();
+    assert!(!shown.is_empty());
+    assert!(
+        shown
+            .iter()
+            .all(|line| line.as_str().unwrap().to_lowercase().contains("favicon")),
+        "{shown:?}"
+    );
+    browser.evaluate("document.getElementById('tail-pause').click(); true");
+    assert_eq!(
+        browser.evaluate("document.getElementById('tail-pause').getAttribute('aria-pressed')"),
+        "true"
+    );
+
+    // The page reconnects by itself when logpipe restarts (same address).
+    assert!(running.terminate().success());
+    browser.wait_for(
+        "document.getElementById('connection').textContent !== 'live'",
+        "document.getElementById('connection').textContent",
+        PATIENCE,
+    );
+    let running = Running::start(&pipeline);
+    browser.wait_for(
+        "document.getElementById('connection').textContent === 'live' \
+         && document.getElementById('requests-since-start').textContent === '0'",
+        "document.getElementById('connection').textContent",
+        PATIENCE,
+    );
     drop(browser);
     running.terminate();
 }

@@ -2,12 +2,10 @@
 //! log is tailed, the live view over a WebSocket and in `logpipe top`, the auth token,
 //! `/health` for a stuck output, and a clear error for a taken address.
 
-use crate::servers::{free_port, http};
+use crate::servers::{free_port, http, http_with_headers};
 use crate::support::*;
 use futures_util::StreamExt;
 use serde_json::Value;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
@@ -39,23 +37,8 @@ fn tailing_pipeline(dir: &Path, port: u16, extra: &str) -> std::path::PathBuf {
 
 /// GET with a bearer token; returns the status and the body.
 fn get_with_bearer(url: &str, token: &str) -> (u16, String) {
-    let rest = url.strip_prefix("http://").expect("http:// URL");
-    let (host, path) = rest.split_once('/').expect("a path");
-    let mut stream = TcpStream::connect(host).expect("connect");
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, body.to_string())
+    let authorization = format!("Bearer {token}");
+    http_with_headers("GET", url, &[("Authorization", &authorization)], None)
 }
 
 fn stats(base: &str) -> Value {
@@ -97,9 +80,7 @@ fn stats_metrics_and_live_view_report_exact_counts_while_a_log_is_tailed() {
     let base = format!("http://127.0.0.1:{port}");
     let log = dir.path().join("logs/access.log");
     let running = Running::start(&pipeline);
-    wait_until("the API to answer", PATIENCE, || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    wait_for_port(port, PATIENCE);
 
     // 7 clients; 120 lines of 200, 30 of 404, 10 of 503, and 4 lines grok cannot parse,
     // appended in four parts while the pipeline tails the file.
@@ -179,8 +160,18 @@ fn stats_metrics_and_live_view_report_exact_counts_while_a_log_is_tailed() {
         );
     }
 
-    // The live view: every line is in the 5-minute window once its second has closed.
-    let frame = frame_where(&base, |frame| frame["totals"]["requests"] == total);
+    // The live view, watched by three clients at once: every line is in the 5-minute window
+    // once its second has closed.
+    let watchers: Vec<_> = (0..3)
+        .map(|_| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                frame_where(&base, move |frame| frame["totals"]["requests"] == total)
+            })
+        })
+        .collect();
+    let frames: Vec<Value> = watchers.into_iter().map(|w| w.join().unwrap()).collect();
+    let frame = &frames[0];
     assert_eq!(frame["live_users"], 7);
     assert_eq!(frame["live_users_exact"], true);
     assert_eq!(frame["totals"]["status"]["2xx"], 120);
@@ -278,9 +269,7 @@ fn health_answers_503_naming_an_output_that_delivers_nothing() {
     );
     let running = Running::start(&pipeline);
     let base = format!("http://127.0.0.1:{port}");
-    wait_until("the API to answer", PATIENCE, || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    wait_for_port(port, PATIENCE);
     let mut answer = (0, String::new());
     wait_until("/health to turn 503", PATIENCE, || {
         answer = http("GET", &format!("{base}/health"), None);

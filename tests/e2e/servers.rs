@@ -23,6 +23,16 @@ pub fn free_port() -> u16 {
 
 /// One HTTP/1.1 request with `Connection: close`; returns the status and the body.
 pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    http_with_headers(method, url, &[], body)
+}
+
+/// `http` with extra request headers.
+pub fn http_with_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
     let rest = url.strip_prefix("http://").expect("http:// URL");
     let (host, path) = rest
         .split_once('/')
@@ -32,8 +42,12 @@ pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let body = body.unwrap_or("");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();

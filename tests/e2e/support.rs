@@ -88,6 +88,15 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
     }
 }
 
+/// Waits until something listens on 127.0.0.1:`port` (a server that just started).
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    wait_until(
+        &format!("127.0.0.1:{port} to accept connections"),
+        timeout,
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+}
+
 /// Appends `text` to `path`, creating it.
 pub fn append(path: &Path, text: &[u8]) {
     let mut file = std::fs::OpenOptions::new()

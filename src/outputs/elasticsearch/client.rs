@@ -2,7 +2,8 @@
 //! hosts taken round-robin with failed ones set aside and re-tried after a backoff, and the
 //! capped exponential backoff with jitter that every retry uses.
 
-use super::{ElasticsearchOutputConfig, lock};
+use super::ElasticsearchOutputConfig;
+use crate::lock::lock;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -310,8 +311,9 @@ async fn exchange(request: reqwest::RequestBuilder, url: &str) -> Result<Respons
     }
 }
 
-/// The error and its causes, `: `-joined (reqwest's own message alone says little).
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// The error and its causes, `: `-joined (reqwest's own message alone says little); also
+/// what `logpipe top` shows of a failed request.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -13,6 +13,7 @@ use super::{CheckFuture, Output, OutputBuildContext, OutputContext, OutputError,
 use crate::batch::{Ack, OutputBatch};
 use crate::config::StringList;
 use crate::event::{Event, FieldPath};
+use crate::lock::lock;
 use crate::stats::OutputStats;
 use crate::template::Template;
 use bulk::{ItemOutcome, write_action};
@@ -588,14 +589,6 @@ impl FailureLog {
         self.last_logged = None;
         self.suppressed = 0;
         Some(since.elapsed())
-    }
-}
-
-/// Locks `mutex`, also when a panicking thread poisoned it (what it guards stays consistent: plain counters and host states).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
 
