@@ -320,6 +320,26 @@ fn check(file: PathBuf, show_state: bool) -> Result<ExitCode> {
         settings.shutdown_timeout,
         config.data_dir().display()
     );
+    let api = &config.api;
+    if api.enabled {
+        let listen = api.listen.map_or_else(
+            || "127.0.0.1:9600 (or the next free port up to 9700)".to_string(),
+            |address| address.to_string(),
+        );
+        let token = if api.auth_token.is_some() {
+            "a token"
+        } else {
+            "no token"
+        };
+        let live = if pipeline.live_frames().is_some() {
+            "/live"
+        } else {
+            "no live view"
+        };
+        println!("  api    http://{listen}, {token}, {live}");
+    } else {
+        println!("  api    off");
+    }
     for (input, (_, description)) in config.inputs.iter().zip(&descriptions) {
         println!(
             "  input  {:<16} {:<12} codec {:?}, charset {}; {description}",
