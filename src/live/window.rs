@@ -5,7 +5,7 @@
 
 use crate::live::distinct::{self, DistinctCounter};
 use crate::live::frame::{LiveFrame, LiveLine, LiveTotals, StatusClasses, TopEntry};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 
 /// What the window keeps; see the `live` output's options.
 #[derive(Debug, Clone)]
@@ -105,26 +105,53 @@ impl TopTotals {
         }
     }
 
-    /// The `top` values with the highest counts, most first (ties by value).
+    /// The `top` values with the highest counts, most first (ties by value). One pass keeps
+    /// the best `top` in a heap: the totals can hold hundreds of thousands of values (up to
+    /// `max_keys_per_second` for each second of the window), and this runs once a second.
     fn top(&self, top: usize) -> Vec<TopEntry> {
-        let mut entries: Vec<(&str, u64)> = self
-            .0
-            .iter()
-            .map(|(value, count)| (value.as_ref(), *count))
-            .collect();
-        let by_count = |a: &(&str, u64), b: &(&str, u64)| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0));
-        if entries.len() > top && top > 0 {
-            entries.select_nth_unstable_by(top - 1, by_count);
+        // The heap's greatest entry is the worst of those kept.
+        let mut best: BinaryHeap<Ranked<'_>> = BinaryHeap::with_capacity(top.min(self.0.len()));
+        for (value, count) in &self.0 {
+            let candidate = Ranked {
+                count: *count,
+                value,
+            };
+            if best.len() < top {
+                best.push(candidate);
+            } else if best.peek().is_some_and(|worst| candidate < *worst) {
+                best.pop();
+                best.push(candidate);
+            }
         }
-        entries.truncate(top);
-        entries.sort_unstable_by(by_count);
-        entries
+        best.into_sorted_vec()
             .into_iter()
-            .map(|(value, count)| TopEntry {
-                value: value.to_string(),
-                count,
+            .map(|entry| TopEntry {
+                value: entry.value.to_string(),
+                count: entry.count,
             })
             .collect()
+    }
+}
+
+/// A value of a top table, ordered best first: the higher count, then the lower value.
+#[derive(Debug, PartialEq, Eq)]
+struct Ranked<'a> {
+    count: u64,
+    value: &'a str,
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .count
+            .cmp(&self.count)
+            .then_with(|| self.value.cmp(other.value))
+    }
+}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -300,8 +327,11 @@ fn count_value(counts: &mut HashMap<Box<str>, u64>, value: Option<&str>, cap: us
         *count += 1;
     } else if counts.len() < cap {
         counts.insert(value.into(), 1);
+    } else if let Some(other) = counts.get_mut(OTHER) {
+        // Past the bound every new value lands here: no key is allocated for it.
+        *other += 1;
     } else {
-        *counts.entry(OTHER.into()).or_insert(0) += 1;
+        counts.insert(OTHER.into(), 1);
     }
 }
 
@@ -425,6 +455,39 @@ mod tests {
             top,
             vec![("/b".into(), 9), ("/d".into(), 7), ("/a".into(), 5)]
         );
+    }
+
+    #[test]
+    fn top_tables_sort_every_count_and_break_ties_by_value() {
+        let mut totals = TopTotals::default();
+        for (i, value) in ["m", "c", "x", "a", "q", "b", "z", "k"]
+            .into_iter()
+            .enumerate()
+        {
+            let counts = HashMap::from([(Box::<str>::from(value), [3, 1, 3, 2, 3, 1, 2, 3][i])]);
+            totals.add(&counts);
+        }
+        let top = |n| -> Vec<(String, u64)> {
+            totals
+                .top(n)
+                .into_iter()
+                .map(|entry| (entry.value, entry.count))
+                .collect()
+        };
+        let all = vec![
+            ("k".to_string(), 3),
+            ("m".to_string(), 3),
+            ("q".to_string(), 3),
+            ("x".to_string(), 3),
+            ("a".to_string(), 2),
+            ("z".to_string(), 2),
+            ("b".to_string(), 1),
+            ("c".to_string(), 1),
+        ];
+        for n in 0..=all.len() {
+            assert_eq!(top(n), all[..n].to_vec(), "top {n}");
+        }
+        assert_eq!(top(100), all);
     }
 
     #[test]
