@@ -6,6 +6,7 @@
 use crate::live::distinct::{self, DistinctCounter};
 use crate::live::frame::{LiveFrame, LiveLine, LiveTotals, StatusClasses, TopEntry};
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 
 /// What the window keeps; see the `live` output's options.
 #[derive(Debug, Clone)]
@@ -24,6 +25,9 @@ pub struct WindowSettings {
     pub max_exact_users: usize,
     /// Distinct values of each top table counted per second; the rest count as `(other)`.
     pub max_keys_per_second: usize,
+    /// Distinct values each top table holds over the whole window; new values past it count
+    /// as `(other)`.
+    pub max_values: usize,
 }
 
 /// One request as the window sees it.
@@ -45,7 +49,8 @@ pub struct Request<'a> {
     pub line: Option<&'a str>,
 }
 
-/// The value counted for the values past `max_keys_per_second` in one second.
+/// The value counted for the values past `max_keys_per_second` in one second or past
+/// `max_values` in the window.
 const OTHER: &str = "(other)";
 
 /// The sliding window.
@@ -73,17 +78,18 @@ struct Slot {
     errors: u64,
     bytes: u64,
     status: StatusClasses,
-    urls: HashMap<Box<str>, u64>,
-    referrers: HashMap<Box<str>, u64>,
-    user_agents: HashMap<Box<str>, u64>,
+    urls: HashMap<Arc<str>, u64>,
+    referrers: HashMap<Arc<str>, u64>,
+    user_agents: HashMap<Arc<str>, u64>,
 }
 
-/// Counts per value over the closed seconds of the window.
+/// Counts per value over the closed seconds of the window. Its keys are shared (`Arc`) with
+/// the seconds' counts: a value seen in every second is stored once.
 #[derive(Debug, Default)]
-struct TopTotals(HashMap<Box<str>, u64>);
+struct TopTotals(HashMap<Arc<str>, u64>);
 
 impl TopTotals {
-    fn add(&mut self, counts: &HashMap<Box<str>, u64>) {
+    fn add(&mut self, counts: &HashMap<Arc<str>, u64>) {
         for (value, count) in counts {
             match self.0.get_mut(value) {
                 Some(total) => *total += count,
@@ -94,7 +100,7 @@ impl TopTotals {
         }
     }
 
-    fn subtract(&mut self, counts: &HashMap<Box<str>, u64>) {
+    fn subtract(&mut self, counts: &HashMap<Arc<str>, u64>) {
         for (value, count) in counts {
             if let Some(total) = self.0.get_mut(value) {
                 *total = total.saturating_sub(*count);
@@ -201,10 +207,20 @@ impl LiveWindow {
             _ => &mut slot.status.other,
         };
         *status_class += 1;
-        let cap = settings.max_keys_per_second;
-        count_value(&mut slot.urls, request.url, cap);
-        count_value(&mut slot.referrers, request.referrer, cap);
-        count_value(&mut slot.user_agents, request.user_agent, cap);
+        let limits = (settings.max_keys_per_second, settings.max_values);
+        count_value(&mut slot.urls, &self.urls, request.url, limits);
+        count_value(
+            &mut slot.referrers,
+            &self.referrers,
+            request.referrer,
+            limits,
+        );
+        count_value(
+            &mut slot.user_agents,
+            &self.user_agents,
+            request.user_agent,
+            limits,
+        );
         if let Some(client) = request.client {
             let hash = distinct::mix(crate::fingerprint::fnv1a(client.as_bytes()));
             self.users.insert(hash, unix_u32(self.open));
@@ -321,17 +337,35 @@ fn unix_u32(second: i64) -> u32 {
     u32::try_from(second.max(0)).unwrap_or(u32::MAX)
 }
 
-fn count_value(counts: &mut HashMap<Box<str>, u64>, value: Option<&str>, cap: usize) {
+/// Counts `value` in one second's `counts`. A value the window already holds shares its key;
+/// past `per_second` values in this second, or `in_window` values in `totals`, a new value
+/// counts as `(other)`.
+fn count_value(
+    counts: &mut HashMap<Arc<str>, u64>,
+    totals: &TopTotals,
+    value: Option<&str>,
+    (per_second, in_window): (usize, usize),
+) {
     let Some(value) = value else { return };
     if let Some(count) = counts.get_mut(value) {
         *count += 1;
-    } else if counts.len() < cap {
-        counts.insert(value.into(), 1);
-    } else if let Some(other) = counts.get_mut(OTHER) {
-        // Past the bound every new value lands here: no key is allocated for it.
-        *other += 1;
-    } else {
-        counts.insert(OTHER.into(), 1);
+        return;
+    }
+    let key = match totals.0.get_key_value(value) {
+        Some((key, _)) => Some(Arc::clone(key)),
+        None if totals.0.len() < in_window => Some(Arc::from(value)),
+        None => None,
+    };
+    match key {
+        Some(key) if counts.len() < per_second => {
+            counts.insert(key, 1);
+        }
+        _ => match counts.get_mut(OTHER) {
+            Some(other) => *other += 1,
+            None => {
+                counts.insert(Arc::from(OTHER), 1);
+            }
+        },
     }
 }
 
@@ -357,6 +391,7 @@ mod tests {
             recent_errors: 2,
             max_exact_users: 1000,
             max_keys_per_second: 100,
+            max_values: 1000,
         }
     }
 
@@ -464,7 +499,7 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let counts = HashMap::from([(Box::<str>::from(value), [3, 1, 3, 2, 3, 1, 2, 3][i])]);
+            let counts = HashMap::from([(Arc::<str>::from(value), [3, 1, 3, 2, 3, 1, 2, 3][i])]);
             totals.add(&counts);
         }
         let top = |n| -> Vec<(String, u64)> {
@@ -488,6 +523,35 @@ mod tests {
             assert_eq!(top(n), all[..n].to_vec(), "top {n}");
         }
         assert_eq!(top(100), all);
+    }
+
+    #[test]
+    fn values_past_the_window_bound_count_as_other_until_room_returns() {
+        let mut settings = settings(3);
+        settings.max_values = 2;
+        let mut window = LiveWindow::new(settings, 0);
+        for url in ["/a", "/b"] {
+            window.record(0, &request("x", url, 200, 0));
+        }
+        // Second 1: the window holds /a and /b; /c is new and counts as (other), /a is known.
+        for url in ["/c", "/a"] {
+            window.record(1, &request("x", url, 200, 0));
+        }
+        let top: Vec<(String, u64)> = window
+            .frame(2)
+            .top_urls
+            .into_iter()
+            .map(|entry| (entry.value, entry.count))
+            .collect();
+        assert_eq!(
+            top,
+            vec![("/a".into(), 2), (OTHER.into(), 1), ("/b".into(), 1)]
+        );
+        // Once seconds 0 and 1 have left the window there is room again.
+        window.record(5, &request("x", "/c", 200, 0));
+        let frame = window.frame(6);
+        assert_eq!(frame.top_urls.len(), 1);
+        assert_eq!(frame.top_urls[0].value, "/c");
     }
 
     #[test]
