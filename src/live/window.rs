@@ -395,6 +395,14 @@ mod tests {
         }
     }
 
+    /// A top table as (value, count) pairs.
+    fn pairs(entries: Vec<TopEntry>) -> Vec<(String, u64)> {
+        entries
+            .into_iter()
+            .map(|entry| (entry.value, entry.count))
+            .collect()
+    }
+
     fn request<'a>(client: &'a str, url: &'a str, status: u16, bytes: u64) -> Request<'a> {
         Request {
             client: Some(client),
@@ -480,12 +488,7 @@ mod tests {
                 window.record(1, &request("x", url, 200, 0));
             }
         }
-        let top: Vec<(String, u64)> = window
-            .frame(2)
-            .top_urls
-            .into_iter()
-            .map(|entry| (entry.value, entry.count))
-            .collect();
+        let top = pairs(window.frame(2).top_urls);
         assert_eq!(
             top,
             vec![("/b".into(), 9), ("/d".into(), 7), ("/a".into(), 5)]
@@ -502,13 +505,7 @@ mod tests {
             let counts = HashMap::from([(Arc::<str>::from(value), [3, 1, 3, 2, 3, 1, 2, 3][i])]);
             totals.add(&counts);
         }
-        let top = |n| -> Vec<(String, u64)> {
-            totals
-                .top(n)
-                .into_iter()
-                .map(|entry| (entry.value, entry.count))
-                .collect()
-        };
+        let top = |n| pairs(totals.top(n));
         let all = vec![
             ("k".to_string(), 3),
             ("m".to_string(), 3),
@@ -537,12 +534,7 @@ mod tests {
         for url in ["/c", "/a"] {
             window.record(1, &request("x", url, 200, 0));
         }
-        let top: Vec<(String, u64)> = window
-            .frame(2)
-            .top_urls
-            .into_iter()
-            .map(|entry| (entry.value, entry.count))
-            .collect();
+        let top = pairs(window.frame(2).top_urls);
         assert_eq!(
             top,
             vec![("/a".into(), 2), (OTHER.into(), 1), ("/b".into(), 1)]
@@ -562,13 +554,10 @@ mod tests {
         for url in ["/a", "/b", "/c", "/d", "/a"] {
             window.record(0, &request("x", url, 200, 0));
         }
-        let frame = window.frame(1);
-        let top: Vec<(&str, u64)> = frame
-            .top_urls
-            .iter()
-            .map(|entry| (entry.value.as_str(), entry.count))
-            .collect();
-        assert_eq!(top, vec![(OTHER, 2), ("/a", 2), ("/b", 1)]);
+        assert_eq!(
+            pairs(window.frame(1).top_urls),
+            vec![(OTHER.into(), 2), ("/a".into(), 2), ("/b".into(), 1)]
+        );
     }
 
     #[test]
