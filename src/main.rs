@@ -208,15 +208,10 @@ fn run(file: PathBuf, once: bool) -> Result<ExitCode> {
             }
         };
         let api_stopping = CancellationToken::new();
-        let address_file = api::address_file(&data_dir);
         let api_task = server.map(|server| {
-            if let Err(error) =
-                std::fs::write(&address_file, format!("http://{}\n", server.address()))
-            {
-                tracing::warn!("cannot write {}: {error}", address_file.display());
-            }
             tokio::spawn(server.serve(
                 config.api.clone(),
+                data_dir.clone(),
                 pipeline.stats(),
                 pipeline.live_frames(),
                 api_stopping.clone(),
@@ -234,7 +229,6 @@ fn run(file: PathBuf, once: bool) -> Result<ExitCode> {
         if let Some(task) = api_task {
             api_stopping.cancel();
             let _ = task.await;
-            let _ = std::fs::remove_file(&address_file);
         }
         match result {
             Ok(summary) => {

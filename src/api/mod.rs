@@ -93,15 +93,12 @@ impl ApiServer {
         ApiServer { listener, address }
     }
 
-    /// The address it listens on (port 0 in `listen` is resolved).
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// Serves until `stopping` is cancelled (after the pipeline finished).
+    /// Serves until `stopping` is cancelled (after the pipeline finished). Meanwhile its URL
+    /// is in `data_dir/api.url`, where `logpipe top PIPELINE.toml` finds it.
     pub async fn serve(
         self,
         settings: ApiSettings,
+        data_dir: PathBuf,
         stats: Arc<PipelineStats>,
         live_frames: Option<watch::Receiver<Option<Arc<str>>>>,
         stopping: CancellationToken,
@@ -125,17 +122,22 @@ impl ApiServer {
             .layer(middleware::from_fn_with_state(state.clone(), authorize))
             .with_state(state);
         tracing::info!("monitoring API on http://{}", self.address);
+        let announced = address_file(&data_dir);
+        if let Err(error) = std::fs::write(&announced, format!("http://{}\n", self.address)) {
+            tracing::warn!("cannot write {}: {error}", announced.display());
+        }
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(stopping.cancelled_owned())
             .await;
         if let Err(error) = served {
             tracing::warn!("the monitoring API stopped: {error}");
         }
+        let _ = std::fs::remove_file(&announced);
     }
 }
 
 /// The file in `data_dir` where a running pipeline writes its API's URL (for `logpipe top`).
-pub fn address_file(data_dir: &Path) -> PathBuf {
+fn address_file(data_dir: &Path) -> PathBuf {
     data_dir.join("api.url")
 }
 

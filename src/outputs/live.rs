@@ -135,9 +135,11 @@ pub enum LiveOutputError {
     /// The window is out of range.
     #[error("`window` must be between 1s and 1h, not {0:?}")]
     Window(Duration),
-    /// The API is off, or another live output already feeds it.
-    #[error("{0}")]
-    Unavailable(String),
+    /// The API, which serves the live view, is off.
+    #[error(
+        "the live view is served by the API, which is off: remove `[api] enabled = false` or this output"
+    )]
+    ApiOff,
 }
 
 /// The fields a request is read from, parsed once.
@@ -226,9 +228,7 @@ impl LiveOutput {
             return Err(LiveOutputError::Window(config.window));
         }
         let Some(frames) = context.live_frames.clone() else {
-            return Err(LiveOutputError::Unavailable(
-                "the live view is served by the API, which is off: remove `[api] enabled = false` or this output".into(),
-            ));
+            return Err(LiveOutputError::ApiOff);
         };
         Ok(LiveOutput {
             fields: RequestFields::parse(config)?,

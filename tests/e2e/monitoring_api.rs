@@ -108,28 +108,27 @@ fn stats_metrics_and_live_view_report_exact_counts_while_a_log_is_tailed() {
     }
 
     wait_until("every event delivered", PATIENCE, || {
-        let stats = stats(&base);
-        stats["outputs"]
+        stats(&base)["outputs"]
             .as_array()
             .unwrap()
             .iter()
             .all(|output| output["events_out"] == total)
     });
-    let stats = stats(&base);
-    assert_eq!(stats["events"]["in"], total);
-    assert_eq!(stats["events"]["out"], total);
-    assert_eq!(stats["events"]["failures"]["_grokparsefailure"], 4);
-    let input = &stats["inputs"][0];
+    let snapshot = stats(&base);
+    assert_eq!(snapshot["events"]["in"], total);
+    assert_eq!(snapshot["events"]["out"], total);
+    assert_eq!(snapshot["events"]["failures"]["_grokparsefailure"], 4);
+    let input = &snapshot["inputs"][0];
     assert_eq!(input["events_out"], total);
     assert_eq!(input["type"], "file");
     // What each input reads is reported once a second.
     let size = std::fs::metadata(&log).unwrap().len();
     wait_until("the file's offset to reach its size", PATIENCE, || {
-        let source = &crate::monitoring_api::stats(&base)["inputs"][0]["sources"][0];
+        let source = &stats(&base)["inputs"][0]["sources"][0];
         source["offset"] == size && source["size"] == size
     });
-    let stats = crate::monitoring_api::stats(&base);
-    let input = &stats["inputs"][0];
+    let snapshot = stats(&base);
+    let input = &snapshot["inputs"][0];
     assert!(
         input["sources"][0]["name"]
             .as_str()
@@ -137,9 +136,9 @@ fn stats_metrics_and_live_view_report_exact_counts_while_a_log_is_tailed() {
             .ends_with("access.log")
     );
     assert_eq!(input["bytes_behind"], 0);
-    assert_eq!(stats["filters"][0]["events_in"], total);
-    assert_eq!(stats["filters"][0]["failures"], 4);
-    for output in stats["outputs"].as_array().unwrap() {
+    assert_eq!(snapshot["filters"][0]["events_in"], total);
+    assert_eq!(snapshot["filters"][0]["failures"], 4);
+    for output in snapshot["outputs"].as_array().unwrap() {
         assert_eq!(output["events_in"], total, "{output}");
         assert_eq!(output["pending_batches"], 0, "{output}");
     }
