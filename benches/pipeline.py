@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end throughput of logpipe on generated nginx logs (python3, stdlib only).
+"""End-to-end throughput and latency of logpipe on generated nginx logs (python3, stdlib only).
 
 Run it as `scripts/bench` from anywhere in the repository:
 
@@ -40,26 +40,57 @@ What it does:
      as by default, on a free port), so only the live output differs. Each is checked once (one
      parsed event per line; with live, GET /live/snapshot shows requests, URLs and users while
      it runs), then timed --runs times as above;
-  8. runs the peer (lognormalizer from liblognorm-utils, parsing the same file with a rulebase
-     for the combined format), if it is installed or can be installed with apt-get;
-  9. prints the tables of medians (min–max), the machine, the peer ratio and, for
-     file-grok-es, the bars (logpipe CPU below half of osmem's, peak RSS under 200 MB), for
-     s3-grok-null the ratio to the local files and the bars (within 1.5x of the local files'
-     wall time, peak RSS under 200 MB), for file-grok-live the ratio of events/s with the live
-     output to without (median of the runs' ratios) and the bar (at least 0.90); --markdown
-     FILE also writes them as a README section body (no heading).
+  8. tail-latency measures how long a line takes from the file to the output while logpipe
+     follows it: a thread of this script appends the lines of the generated log (starting over
+     at its first line when it has fewer) to bench-data/tail/access.log (made empty before each
+     run) at --tail-rate lines/s (default 20,000) for --tail-seconds (default 30), a chunk every
+     10 ms, noting when each chunk went in and at which byte offset it starts. logpipe follows
+     the file (file input `mode = "tail"`, `start_position = "beginning"`, the other options at
+     their defaults) -> grok NGINX_COMBINED -> date -> stdout json_lines into a pipe that
+     another thread reads; each event's `log.offset` names its line, so its latency is the time
+     the harness read it minus the time its chunk was written. Writing starts once logpipe has
+     the file open; after the last chunk the harness waits for the last event, reads peak RSS
+     (VmHWM), sends SIGTERM and takes the CPU seconds from wait4. Every run checks that each
+     line written came out exactly once (by offset), the summary line and the first events
+     (parsed), and fails otherwise. Rows: p50, p99, max latency, achieved rate, events, CPU s,
+     peak RSS, medians of --runs; and the bar (p99 under 250 ms);
+  9. workers-scaling runs file-grok-stdout's pipeline (same file) with `[pipeline] workers` = 1,
+     2, ... up to os.cpu_count() (at least 2), each checked once as in 3, then timed --runs times
+     as in 4, one run of each count per round, back to back (as file-grok-live's rows); rows per
+     count with the speed-up of events/s over 1 worker;
+ 10. runs the peers on the same file, when a scenario of the main table (file-grok-stdout,
+     file-grok-ua-stdout) ran, installing them with apt-get when missing (unless --no-install):
+     lognormalizer (liblognorm-utils) with a rulebase for the combined format, stdin to stdout
+     /dev/null, measured as in 4; and rsyslog's mmnormalize with the same rulebase: rsyslogd -n
+     on its own config and work directory (no other input, nothing to the system's logs), imfile
+     reading the file from its start, omfile writing `%$!all-json%` lines to a file in the work
+     directory. rsyslogd never exits by itself, so the harness counts the lines of that file
+     as they come and, at the last one, takes the wall time since the start, rsyslogd's CPU
+     (/proc/<pid>/stat) and peak RSS (VmHWM), then stops it. Each peer's output is checked (one
+     line per input line, the first ones parsed: no unparsed-data, status and address set); for
+     rsyslog in every run;
+ 11. prints the tables of medians (min–max), the machine, the ratios of each logpipe row's
+     events/s to each peer's and, for file-grok-es, the bars (logpipe CPU below half of osmem's,
+     peak RSS under 200 MB), for s3-grok-null the ratio to the local files and the bars (within
+     1.5x of the local files' wall time, peak RSS under 200 MB), for file-grok-live the ratio of
+     events/s with the live output to without (median of the runs' ratios) and the bar (at least
+     0.90), for tail-latency the bar (p99 under 250 ms), for workers-scaling the speed-ups;
+     --markdown FILE also writes them as a README section body (no heading).
 """
 
 import argparse
+import bisect
 import glob
 import http.client
 import http.server
 import json
+import math
 import os
 import platform
 import re
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -99,6 +130,12 @@ SCENARIOS = {
     "file-grok-live": "the pipeline of `file-grok-stdout` twice a run, back to back: as it is, and with a `live` "
                       "output (its defaults) added; `[api] listen = \"127.0.0.1:0\"` in both (the API on, as by "
                       "default, on a free port)",
+    "tail-latency": "file input following a file (`mode = \"tail\"`, `start_position = \"beginning\"`, other "
+                    "options at their defaults) that the harness appends to at a fixed rate, a chunk every 10 ms "
+                    "-> grok NGINX_COMBINED -> date -> stdout json_lines into a pipe the harness reads; latency "
+                    "= the time the harness read the event - the time its line (found by `log.offset`) was written",
+    "workers-scaling": "the pipeline of `file-grok-stdout` with `[pipeline] workers` = 1, 2, … up to the number "
+                       "of cores, one run of each per round, back to back",
 }
 SCENARIO_FILTERS = {
     "file-grok-stdout": [GROK, DATE],
@@ -106,7 +143,11 @@ SCENARIO_FILTERS = {
     "file-grok-es": [GROK, DATE],
     "s3-grok-null": [GROK, DATE],
     "file-grok-live": [GROK, DATE],  # file-grok-stdout's
+    "tail-latency": [GROK, DATE],
+    "workers-scaling": [GROK, DATE],  # file-grok-stdout's
 }
+# the scenarios of the main table, which the peers are compared with
+MAIN_TABLE_SCENARIOS = ["file-grok-stdout", "file-grok-ua-stdout"]
 ES_SCENARIO = "file-grok-es"
 ES_INDEX = "bench"
 STDOUT_OUTPUT = '[[output]]\ntype = "stdout"\ncodec = "json_lines"\n'
@@ -129,6 +170,23 @@ LIVE_OUTPUT = '[[output]]\ntype = "live"\n'
 API_FREE_PORT = '\n[api]\nlisten = "127.0.0.1:0"\n'
 # the bar of the live scenario (from the issue): events/s with the live output / without, medians
 BAR_LIVE_RATIO = 0.9
+
+TAIL_SCENARIO = "tail-latency"
+TAIL_RATE = 20_000  # lines/s (--tail-rate)
+TAIL_SECONDS = 30  # (--tail-seconds)
+TAIL_CHUNK_SECONDS = 0.01  # the writer appends the lines due every 10 ms
+TAIL_FILE = os.path.join(DATA_DIR, "tail", "access.log")
+TAIL_INPUT = '[[input]]\ntype = "file"\npath = "%s"\nmode = "tail"\nstart_position = "beginning"\n\n' % \
+    os.path.relpath(TAIL_FILE, DATA_DIR)
+# how long logpipe may take to open the file at its start, and to emit the last line after the last write
+TAIL_OPEN_TIMEOUT = 30
+TAIL_DRAIN_TIMEOUT = 30
+# the bar of the tail scenario (from the issue): p99 of write -> output, at 20,000 lines/s
+BAR_TAIL_P99_MS = 250
+# log.offset in a json_lines event; `"offset":` cannot occur inside a JSON string (its `"` would be `\"`)
+EVENT_OFFSET = re.compile(rb'"offset":(\d+)')
+
+WORKERS_SCENARIO = "workers-scaling"
 
 S3_SCENARIO = "s3-grok-null"
 S3_BUCKET = "bench"
@@ -169,6 +227,23 @@ LOGNORM_RULEBASE = r"""version=2
 rule=nginx-combined:%source_address:word% - %user_name:word% [%time:char-to{"extradata":"]"}%] "%method:word% %url:word% HTTP/%http_version:char-to{"extradata":"\""}%" %status:number% %bytes:word% %referrer:quoted-string% %user_agent:quoted-string%
 rule=nginx-combined-other-request:%source_address:word% - %user_name:word% [%time:char-to{"extradata":"]"}%] %request:quoted-string% %status:number% %bytes:word% %referrer:quoted-string% %user_agent:quoted-string%
 """
+
+# The rsyslog peer: imfile reads the file from its start (a fresh work directory: no state
+# file), mmnormalize parses each line with the lognormalizer rulebase, omfile writes the parsed
+# fields as one JSON object a line. No other input, and nothing goes to the system's logs.
+RSYSLOG_CONFIG = r"""# Written by benches/pipeline.py: the rsyslog mmnormalize peer.
+global(workDirectory="{work}")
+module(load="imfile")
+module(load="mmnormalize")
+template(name="all-json" type="string" string="%$!all-json%\n")
+input(type="imfile" file="{data}" tag="nginx" ruleset="bench")
+ruleset(name="bench") {{
+  action(type="mmnormalize" ruleBase="{rulebase}")
+  action(type="omfile" file="{output}" template="all-json")
+}}
+"""
+# how long rsyslogd may go without writing a line before the run fails
+RSYSLOG_STALL_TIMEOUT = 60
 
 SUMMARY = re.compile(r"events in (\d+), out (\d+), dropped (\d+)((?:, _\w+ \d+)*);")
 
@@ -294,6 +369,21 @@ def process_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mb(pid):
+    """VmHWM of a running process (its own peak since exec, unlike wait4's figure)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e6
+    return 0.0
+
+
+def own_cpu_seconds():
+    """user + sys CPU seconds of this script (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def gnu_time():
     """GNU time's path, or None. It measures the child's peak RSS from a small process: Linux
     starts a child's peak RSS at that of the process it was forked from, so a child of this
@@ -358,25 +448,39 @@ def measure(argv, stdin=None, env=None, server_pid=None):
             "others": others, "server_cpu": server_cpu}
 
 
-def count_output(argv, stdin=None, env=None, inspect=None):
+class LineTally:
+    """Counts the lines of output read in chunks, and keeps the first `keep` of them."""
+
+    def __init__(self, keep=1000):
+        self.count = 0
+        self.head = []
+        self.keep = keep
+        self.partial = b""  # the end of the last chunk, after its last newline
+
+    def feed(self, chunk):
+        """Tallies a chunk; returns its complete lines (with the partial line before it) as bytes."""
+        data = self.partial + chunk
+        end = data.rfind(b"\n") + 1
+        complete, self.partial = data[:end], data[end:]
+        self.count += complete.count(b"\n")
+        if len(self.head) < self.keep and complete:
+            self.head.extend(complete.split(b"\n")[:-1][: self.keep - len(self.head)])
+        return complete
+
+
+def count_output(argv, stdin=None, env=None):
     """Runs argv with stdout into a pipe; returns (lines out, stderr, first lines)."""
+    tally = LineTally()
     with tempfile.TemporaryFile() as err:
         child = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=err, env=env, cwd=DATA_DIR)
-        count, head, tail = 0, [], b""
-        while True:
-            chunk = child.stdout.read(1 << 20)
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            if len(head) < 1000:
-                head.extend((tail + chunk).split(b"\n")[:-1][: 1000 - len(head)])
-                tail = (tail + chunk).rsplit(b"\n", 1)[-1]
+        for chunk in iter(lambda: child.stdout.read(1 << 20), b""):
+            tally.feed(chunk)
         child.wait()
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     if child.returncode != 0:
         raise BenchError("%s exited %d:\n%s" % (" ".join(argv), child.returncode, stderr[-2000:]))
-    return count, stderr, head
+    return tally.count, stderr, tally.head
 
 
 def field(event, path):
@@ -493,6 +597,16 @@ def run_logpipe(binary, scenario, data, lines, runs, args):
     return [timed_run(scenario, argv, logpipe_env, lines, i, runs) for i in range(runs)]
 
 
+def time_back_to_back(pipelines, env, lines, runs):
+    """timed_run() of each (label, argv) once per round, back to back, for `runs` rounds, so
+    that the machine's drift touches them alike; returns each one's results, in that order."""
+    results = [[] for _ in pipelines]
+    for i in range(runs):
+        for (label, argv), timed in zip(pipelines, results):
+            timed.append(timed_run(label, argv, env, lines, i, runs))
+    return results
+
+
 def busy_note(result):
     """A warning when other processes took a noticeable share of the machine during a run."""
     share = result["others"] / result["wall"]
@@ -571,12 +685,7 @@ class Osmem:
         return answer["hits"]["hits"]
 
     def peak_rss_mb(self):
-        """VmHWM of the running osmem-server."""
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / 1e6
-        return 0.0
+        return peak_rss_mb(self.pid)
 
     def stop(self):
         if self.process.poll() is None:
@@ -814,12 +923,7 @@ class Moto:
         raise BenchError("moto_server did not start:\n%s" % self.log.read().decode("utf-8", "replace")[-1000:])
 
     def peak_rss_mb(self):
-        """VmHWM of the running moto_server."""
-        with open("/proc/%d/status" % self.process.pid) as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / 1e6
-        return 0.0
+        return peak_rss_mb(self.process.pid)
 
     def stop(self):
         if self.process.poll() is None:
@@ -930,12 +1034,13 @@ def s3_medians(measured, lines, size, info):
 
 
 def s3_table(s3):
-    header = ["%s" % S3_SCENARIO, "events/s", "(min–max)", "wall s", "logpipe CPU s", "moto CPU s",
-              "peak RSS MB", "s3 / local events/s"]
+    header = ["%s" % S3_SCENARIO, "events/s", "(min–max)", "MB/s", "wall s", "logpipe CPU s",
+              "CPU-s / M events", "moto CPU s", "peak RSS MB", "s3 / local events/s"]
     table = []
     for m in s3["rows"]:
         table.append([m["row"], "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
-                      "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["server_cpu"] if m["is_s3"] else "–",
+                      "%.1f" % m["mb_s"], "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"],
+                      "%.2f" % m["server_cpu"] if m["is_s3"] else "–",
                       "%.0f" % m["rss_mb"], "%.2f" % m["speed_ratio"] if m["is_s3"] else "1"])
     return header, table
 
@@ -1014,11 +1119,9 @@ def run_live(binary, data, lines, runs, args):
                                   name=LIVE_SCENARIO + suffix)
         argv = [binary, "run", pipeline]
         check_run(label, LIVE_SCENARIO, argv, logpipe_env, lines, watcher=watcher)
-        checked.append((row, label, argv, []))
-    for i in range(runs):
-        for _, label, argv, results in checked:
-            results.append(timed_run(label, argv, logpipe_env, lines, i, runs))
-    return [(row, results) for row, _, _, results in checked]
+        checked.append((row, (label, argv)))
+    timed = time_back_to_back([pipeline for _, pipeline in checked], logpipe_env, lines, runs)
+    return [(row, results) for (row, _), results in zip(checked, timed)]
 
 
 def live_medians(measured, lines, size):
@@ -1033,12 +1136,13 @@ def live_medians(measured, lines, size):
 
 
 def live_table(live):
-    header = [LIVE_SCENARIO, "events/s", "(min–max)", "wall s", "CPU s", "CPU-s / M events", "peak RSS MB",
-              "live / baseline events/s"]
+    header = [LIVE_SCENARIO, "events/s", "(min–max)", "MB/s", "wall s", "CPU s", "CPU-s / M events",
+              "peak RSS MB", "live / baseline events/s"]
     table = []
     for m in live["rows"]:
         table.append([m["row"], "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
-                      "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"], "%.0f" % m["rss_mb"],
+                      "%.1f" % m["mb_s"], "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"],
+                      "%.0f" % m["rss_mb"],
                       "1" if m is live["rows"][0] else
                       "%.3f (%.3f–%.3f)" % (live["ratio"], live["ratio_min"], live["ratio_max"])])
     return header, table
@@ -1053,55 +1157,511 @@ def live_bars(live):
                                                             live["ratio_of_medians"])]
 
 
-# --- peer -------------------------------------------------------------------------------------
+# --- tail-latency scenario --------------------------------------------------------------------
 
-def lognormalizer(install):
-    """Path of lognormalizer, installing liblognorm-utils with apt-get if allowed; or (None, why)."""
-    found = shutil.which("lognormalizer")
+class TailWriter:
+    """A thread that appends lines of `source` to `target` at `rate` lines/s for `seconds`: every
+    TAIL_CHUNK_SECONDS the lines due by then, in one write. It notes where each chunk starts in
+    the target (chunk_offsets) and the time.monotonic() just before its write (chunk_times: a
+    line is in the file no earlier, so latencies from it are never too short), and the offset of
+    every line written (line_offsets). When the source has fewer lines than needed it starts over
+    at its first line (`wrapped`)."""
+
+    def __init__(self, source, target, rate, seconds):
+        self.source, self.target, self.rate = source, target, rate
+        self.total = int(rate * seconds)
+        self.chunk_offsets, self.chunk_times, self.line_offsets = [], [], []
+        self.size = 0
+        self.wrapped = False
+        self.started = self.finished = None
+        self.error = None
+        self.thread = threading.Thread(target=self.write_all, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def join(self):
+        self.thread.join()
+        if self.error:
+            raise BenchError("%s: the writer failed: %s" % (TAIL_SCENARIO, self.error))
+
+    @property
+    def lines(self):
+        return len(self.line_offsets)
+
+    def achieved_rate(self):
+        """Lines/s from the start to the last write."""
+        return self.lines / (self.finished - self.started)
+
+    def write_all(self):
+        try:
+            with open(self.source, "rb") as source, open(self.target, "ab", buffering=0) as target:
+                self.started = time.monotonic()
+                chunk_number = 0
+                while self.lines < self.total:
+                    chunk_number += 1
+                    due_at = self.started + chunk_number * TAIL_CHUNK_SECONDS
+                    due = min(self.total, int(self.rate * chunk_number * TAIL_CHUNK_SECONDS))
+                    chunk = self.next_lines(source, due - self.lines)
+                    time.sleep(max(0.0, due_at - time.monotonic()))
+                    if chunk:
+                        self.append(target, chunk)
+                self.finished = time.monotonic()
+        except Exception as error:  # reported by join()
+            self.error = error
+
+    def next_lines(self, source, count):
+        lines = []
+        while len(lines) < count:
+            line = source.readline()
+            if not line:
+                if source.tell() == 0:
+                    raise BenchError("%s is empty" % self.source)
+                source.seek(0)
+                self.wrapped = True
+                continue
+            lines.append(line if line.endswith(b"\n") else line + b"\n")
+        return lines
+
+    def append(self, target, lines):
+        offset = self.size
+        self.chunk_offsets.append(offset)
+        self.chunk_times.append(time.monotonic())
+        target.write(b"".join(lines))
+        for line in lines:
+            self.line_offsets.append(offset)
+            offset += len(line)
+        self.size = offset
+
+    def written_at(self, offset):
+        """When the line at byte `offset` was written: the time of the chunk that holds it."""
+        return self.chunk_times[bisect.bisect_right(self.chunk_offsets, offset) - 1]
+
+
+class TailOutputReader:
+    """A thread that reads logpipe's stdout (a pipe) until it closes, noting for each read when
+    it returned and the `log.offset` of each event in it; `problems` lists events without one."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tally = LineTally()
+        self.reads = []  # (time.monotonic() when the read returned, [log.offset of its events])
+        self.problems = []
+        self.thread = threading.Thread(target=self.read_all, daemon=True)
+        self.thread.start()
+
+    @property
+    def count(self):
+        return self.tally.count
+
+    def read_all(self):
+        for chunk in iter(lambda: os.read(self.stream.fileno(), 1 << 20), b""):
+            read_at = time.monotonic()
+            complete = self.tally.feed(chunk)
+            offsets = [int(v) for v in EVENT_OFFSET.findall(complete)]
+            if len(offsets) != complete.count(b"\n") and not self.problems:
+                self.problems.append("%d events without a log.offset in: %s"
+                                     % (complete.count(b"\n") - len(offsets), complete[:300]))
+            if offsets:
+                self.reads.append((read_at, offsets))
+
+    def join(self):
+        self.thread.join()
+
+    def latencies(self, writer):
+        """Seconds from each line's write to the read of its event, in output order."""
+        return [read_at - writer.written_at(offset) for read_at, offsets in self.reads for offset in offsets]
+
+    def offsets(self):
+        return [offset for _, offsets in self.reads for offset in offsets]
+
+
+def percentile(ordered, fraction):
+    """The nearest-rank percentile of an ordered list."""
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
+
+
+def wait_until_open(process, path, timeout, stderr_file):
+    """Waits until `process` has `path` open (/proc/<pid>/fd), so that no line waits for it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr_file.seek(0)
+            raise BenchError("%s: logpipe exited %d at its start:\n%s" % (
+                TAIL_SCENARIO, process.returncode, stderr_file.read().decode("utf-8", "replace")[-2000:]))
+        fds = os.path.join("/proc", str(process.pid), "fd")
+        try:
+            if any(os.readlink(os.path.join(fds, fd)) == path for fd in os.listdir(fds)):
+                return
+        except OSError:
+            pass  # an fd closed while listing
+        time.sleep(0.01)
+    raise BenchError("%s: logpipe did not open %s within %d s" % (TAIL_SCENARIO, path, timeout))
+
+
+def wait_for_events(reader, lines, timeout):
+    """Waits until `lines` events came out (at most `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while reader.count < lines and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def stop_process(process, timeout=60):
+    """SIGTERM (SIGKILL after `timeout` seconds), then wait4: (exit code, user+sys CPU seconds,
+    None when the process had already been waited for)."""
+    if process.returncode is not None:
+        return process.returncode, None
+    process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            process.kill()
+            deadline = float("inf")
+        time.sleep(0.01)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_utime + usage.ru_stime
+
+
+def tail_problems(writer, reader, stderr):
+    """Every line written came out exactly once (by log.offset), the summary says so, and the
+    first events are parsed."""
+    problems = list(reader.problems)
+    if reader.count != writer.lines:
+        problems.append("%d events out for %d lines written" % (reader.count, writer.lines))
+    seen = sorted(reader.offsets())
+    if seen != writer.line_offsets:
+        missing = sorted(set(writer.line_offsets) - set(seen))
+        twice = len(seen) - len(set(seen))
+        problems.append("%d lines never came out (first at offset %s), %d events came out twice"
+                        % (len(missing), missing[0] if missing else "-", twice))
+    problems += summary_problems(writer.lines, stderr)
+    problems += event_problems(TAIL_SCENARIO, [json.loads(raw) for raw in reader.tally.head])
+    return problems
+
+
+def tail_run(binary, pipeline, source, args, run):
+    """One run: logpipe follows a fresh bench-data/tail/access.log while the writer fills it
+    (removed after); returns latencies (ms), achieved rate, CPU, peak RSS; fails when an event
+    is missing."""
+    wait_for_idle()
+    shutil.rmtree(os.path.dirname(TAIL_FILE), ignore_errors=True)
+    os.makedirs(os.path.dirname(TAIL_FILE))
+    open(TAIL_FILE, "wb").close()
+    try:
+        return tail_measure(binary, pipeline, source, args, run)
+    finally:
+        shutil.rmtree(os.path.dirname(TAIL_FILE), ignore_errors=True)
+
+
+def tail_measure(binary, pipeline, source, args, run):
+    writer = TailWriter(source, TAIL_FILE, args.tail_rate, args.tail_seconds)
+    with tempfile.TemporaryDirectory(prefix="logpipe-bench-") as data_dir, tempfile.TemporaryFile() as err:
+        busy_before, own_before = busy_cpu_seconds(), own_cpu_seconds()
+        started = time.perf_counter()
+        process = subprocess.Popen([binary, "run", pipeline], stdout=subprocess.PIPE, stderr=err,
+                                   env=logpipe_env(data_dir), cwd=DATA_DIR)
+        try:
+            wait_until_open(process, TAIL_FILE, TAIL_OPEN_TIMEOUT, err)
+            reader = TailOutputReader(process.stdout)
+            writer.start()
+            writer.join()
+            wait_for_events(reader, writer.lines, TAIL_DRAIN_TIMEOUT)
+            rss_mb = peak_rss_mb(process.pid)
+        finally:
+            code, cpu = stop_process(process)
+        wall = time.perf_counter() - started
+        reader.join()
+        others = max(0.0, busy_cpu_seconds() - busy_before - cpu - (own_cpu_seconds() - own_before))
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    if code != 0:
+        raise BenchError("%s run %d: logpipe exited %d after SIGTERM:\n%s"
+                         % (TAIL_SCENARIO, run + 1, code, stderr[-2000:]))
+    problems = tail_problems(writer, reader, stderr)
+    if problems:
+        raise BenchError("%s run %d: output check failed: %s" % (TAIL_SCENARIO, run + 1, "; ".join(problems)))
+    latencies = sorted(reader.latencies(writer))
+    return {"p50_ms": percentile(latencies, 0.50) * 1e3, "p99_ms": percentile(latencies, 0.99) * 1e3,
+            "max_ms": latencies[-1] * 1e3, "rate": writer.achieved_rate(), "events": reader.count,
+            "bytes": writer.size, "cpu": cpu, "rss_mb": rss_mb, "wall": wall, "others": others,
+            "wrapped": writer.wrapped}
+
+
+def run_tail(binary, data, args):
+    """--runs runs of tail_run(); returns their results."""
+    pipeline = write_pipeline(TAIL_SCENARIO, None, args.workers, args.batch_size, input_toml=TAIL_INPUT)
+    results = []
+    for i in range(args.runs):
+        result = tail_run(binary, pipeline, data, args, i)
+        results.append(result)
+        say("%s run %d/%d: %d events at %.0f lines/s, latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
+            "%.2f s cpu, %.0f MB peak RSS; every line out once%s%s"
+            % (TAIL_SCENARIO, i + 1, args.runs, result["events"], result["rate"], result["p50_ms"],
+               result["p99_ms"], result["max_ms"], result["cpu"], result["rss_mb"],
+               " (the writer started over at the first line of %s)" % os.path.basename(data)
+               if result["wrapped"] else "", busy_note(result)))
+    return results
+
+
+def tail_medians(results, args):
+    """Medians of the runs (min–max for the p99)."""
+    def median(key):
+        return statistics.median(r[key] for r in results)
+    p99 = [r["p99_ms"] for r in results]
+    events = median("events")
+    return {"target_rate": args.tail_rate, "seconds": args.tail_seconds, "rate": median("rate"),
+            "events": events, "mb_s": median("rate") * median("bytes") / events / 1e6,
+            "p50_ms": median("p50_ms"), "p99_ms": median("p99_ms"), "p99_ms_min": min(p99), "p99_ms_max": max(p99),
+            "max_ms": median("max_ms"), "cpu": median("cpu"), "cpu_per_m": median("cpu") / events * 1e6,
+            "rss_mb": median("rss_mb"), "runs": len(results), "busy_runs": sum(1 for r in results if busy_note(r))}
+
+
+def tail_table(tail):
+    header = [TAIL_SCENARIO, "events/s", "MB/s", "CPU s", "CPU-s / M events", "peak RSS MB", "p50 ms",
+              "p99 ms (min–max)", "max ms", "events"]
+    row = ["%d lines/s for %g s" % (tail["target_rate"], tail["seconds"]), "%.0f" % tail["rate"],
+           "%.1f" % tail["mb_s"], "%.2f" % tail["cpu"], "%.2f" % tail["cpu_per_m"], "%.0f" % tail["rss_mb"],
+           "%.1f" % tail["p50_ms"], "%.1f (%.1f–%.1f)" % (tail["p99_ms"], tail["p99_ms_min"], tail["p99_ms_max"]),
+           "%.1f" % tail["max_ms"], "%d" % tail["events"]]
+    return header, [row]
+
+
+def tail_bars(tail):
+    verdict = "met in every run" if tail["p99_ms_max"] < BAR_TAIL_P99_MS else \
+        ("met at the median, not in every run" if tail["p99_ms"] < BAR_TAIL_P99_MS else "NOT met")
+    at = "" if tail["target_rate"] == TAIL_RATE else \
+        " (measured at %d lines/s, not %d)" % (tail["target_rate"], TAIL_RATE)
+    return ["latency p99 under %d ms at %d lines/s%s: %s (median p99 %.1f ms, runs %.1f–%.1f)" % (
+        BAR_TAIL_P99_MS, TAIL_RATE, at, verdict, tail["p99_ms"], tail["p99_ms_min"], tail["p99_ms_max"])]
+
+
+# --- workers-scaling scenario -----------------------------------------------------------------
+
+def worker_counts():
+    """1, 2, … up to os.cpu_count() (at least up to 2)."""
+    return list(range(1, max(2, os.cpu_count() or 1) + 1))
+
+
+def run_workers(binary, data, lines, runs, args):
+    """file-grok-stdout's pipeline per worker count, each checked once, then timed back to back;
+    returns [(workers, results)]."""
+    pipelines = []
+    for workers in worker_counts():
+        label = "%s (workers = %d)" % (WORKERS_SCENARIO, workers)
+        argv = [binary, "run", write_pipeline(WORKERS_SCENARIO, data, workers, args.batch_size,
+                                              name="%s-%d" % (WORKERS_SCENARIO, workers))]
+        check_run(label, WORKERS_SCENARIO, argv, logpipe_env, lines)
+        pipelines.append((label, argv))
+    timed = time_back_to_back(pipelines, logpipe_env, lines, runs)
+    return list(zip(worker_counts(), timed))
+
+
+def workers_medians(measured, lines, size):
+    """medians() per worker count, and its events/s over 1 worker's."""
+    rows = [dict(medians(results, lines, size), workers=workers) for workers, results in measured]
+    for m in rows:
+        m["speed_up"] = m["events_s"] / rows[0]["events_s"]
+    return {"rows": rows, "lines": lines, "size": size}
+
+
+def workers_table(scaling):
+    header = ["workers", "events/s", "(min–max)", "MB/s", "CPU s", "CPU-s / M events", "peak RSS MB",
+              "speed-up vs 1"]
+    table = [["%d" % m["workers"], "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
+              "%.1f" % m["mb_s"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"], "%.0f" % m["rss_mb"],
+              "%.2f" % m["speed_up"]] for m in scaling["rows"]]
+    return header, table
+
+
+# --- peers ------------------------------------------------------------------------------------
+
+def apt_command(command, package, install):
+    """Path of `command`, installing Debian's `package` with apt-get if allowed; or (None, why)."""
+    def which():
+        return shutil.which(command) or shutil.which(command, path="/usr/sbin:/sbin")
+    found = which()
     if found:
         return found, None
     if not shutil.which("apt-cache"):
-        return None, "lognormalizer is not installed and there is no apt here"
-    policy = subprocess.run(["apt-cache", "policy", "liblognorm-utils"], capture_output=True, text=True).stdout
+        return None, "%s is not installed and there is no apt here" % command
+    policy = subprocess.run(["apt-cache", "policy", package], capture_output=True, text=True).stdout
     candidate = re.search(r"Candidate: (\S+)", policy)
     if not candidate or candidate.group(1) == "(none)":
-        return None, "lognormalizer is not installed and apt has no liblognorm-utils (try apt-get update)"
+        return None, "%s is not installed and apt has no %s (try apt-get update)" % (command, package)
     if not install:
-        return None, "lognormalizer is not installed (apt-get install liblognorm-utils; --no-install given)"
+        return None, "%s is not installed (apt-get install %s; --no-install given)" % (command, package)
     if os.geteuid() != 0:
-        return None, "lognormalizer is not installed (sudo apt-get install liblognorm-utils)"
-    say("installing liblognorm-utils %s (apt-get) for the peer comparison" % candidate.group(1))
-    done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "liblognorm-utils"],
+        return None, "%s is not installed (sudo apt-get install %s)" % (command, package)
+    say("installing %s %s (apt-get) for the peer comparison" % (package, candidate.group(1)))
+    done = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
                           env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    found = shutil.which("lognormalizer")
+    found = which()
     if done.returncode != 0 or not found:
-        return None, "installing liblognorm-utils failed: %s" % done.stderr.strip()[-300:]
+        return None, "installing %s failed: %s" % (package, done.stderr.strip()[-300:])
     return found, None
 
 
-def run_lognormalizer(path, data, lines, runs):
+def lognormalizer(install):
+    return apt_command("lognormalizer", "liblognorm-utils", install)
+
+
+def rsyslogd(install):
+    """rsyslogd from Debian's rsyslog, which ships mmnormalize.so (and imfile.so) itself. On a
+    host run by systemd, installing the package also enables and starts the system's rsyslog
+    service: the benchmark's own rsyslogd is separate from it either way."""
+    if not shutil.which("rsyslogd") and not shutil.which("rsyslogd", path="/usr/sbin:/sbin") and install:
+        say("note: on a host run by systemd, installing rsyslog also starts the system's rsyslog service")
+    return apt_command("rsyslogd", "rsyslog", install)
+
+
+def write_rulebase():
+    """bench-data/nginx-combined.rb: the combined format for liblognorm (both peers)."""
     rulebase = os.path.join(DATA_DIR, "nginx-combined.rb")
     with open(rulebase, "w") as f:
         f.write(LOGNORM_RULEBASE)
-    argv = [path, "-r", rulebase, "-e", "json"]
+    return rulebase
+
+
+def check_normalized(peer, lines, count, head):
+    """A peer's output: one JSON object per input line, the first ones parsed by the rulebase."""
+    problems = [] if count == lines else ["%d lines out for %d" % (count, lines)]
+    for raw in head:
+        event = json.loads(raw)
+        if "unparsed-data" in event or event.get("status") is None or event.get("source_address") is None:
+            problems.append("not parsed: %s" % raw[:300].decode("utf-8", "replace"))
+            break
+    if problems:
+        raise BenchError("%s: output check failed: %s" % (peer, "; ".join(problems)))
+
+
+def say_peer_run(peer, run, runs, lines, result):
+    say("%s run %d/%d: %.2f s wall, %.2f s cpu, %.0f MB peak RSS, %.0f events/s%s"
+        % (peer, run + 1, runs, result["wall"], result["cpu"], result["rss_mb"], lines / result["wall"],
+           busy_note(result)))
+
+
+def run_lognormalizer(path, data, lines, runs):
+    argv = [path, "-r", write_rulebase(), "-e", "json"]
     with open(data, "rb") as stdin:
         count, _, head = count_output(argv, stdin=stdin)
-    unparsed = [raw for raw in head if b"unparsed-data" in raw]
-    if count != lines or unparsed:
-        raise BenchError("lognormalizer: %d lines out for %d; unparsed: %s" % (count, lines, unparsed[:1]))
+    check_normalized("lognormalizer", lines, count, head)
     say("lognormalizer: output checked: %d events for %d lines" % (count, lines))
     results = []
     for i in range(runs):
         with open(data, "rb") as stdin:
-            result = measure(argv, stdin=stdin)
-        results.append(result)
-        say("lognormalizer run %d/%d: %.2f s wall, %.2f s cpu, %.0f MB peak RSS, %.0f events/s%s"
-            % (i + 1, runs, result["wall"], result["cpu"], result["rss_mb"], lines / result["wall"],
-               busy_note(result)))
+            results.append(measure(argv, stdin=stdin))
+        say_peer_run("lognormalizer", i, runs, lines, results[-1])
     done = subprocess.run([path, "-V"], capture_output=True, text=True)
     version = re.search(r"lognormalizer version: (\S+)", done.stdout + done.stderr)
     return results, "lognormalizer " + (version.group(1) if version else "(version unknown)")
+
+
+def follow_output_file(path, tally, lines, process, log):
+    """Reads the file that `process` writes as it grows, until it holds `lines` lines; returns
+    the open file. Fails when the process exits or writes nothing for RSYSLOG_STALL_TIMEOUT."""
+    handle = None
+    progressed = time.monotonic()
+    while tally.count < lines:
+        if process.poll() is not None:
+            log.seek(0)
+            raise BenchError("rsyslogd exited %d after %d lines out of %d:\n%s" % (
+                process.returncode, tally.count, lines, log.read().decode("utf-8", "replace")[-2000:]))
+        if handle is None and os.path.exists(path):
+            handle = open(path, "rb")
+        chunk = handle.read(1 << 20) if handle else b""
+        if chunk:
+            tally.feed(chunk)
+            progressed = time.monotonic()
+        elif time.monotonic() - progressed > RSYSLOG_STALL_TIMEOUT:
+            log.seek(0)
+            raise BenchError("rsyslogd wrote %d lines out of %d, then nothing for %d s:\n%s" % (
+                tally.count, lines, RSYSLOG_STALL_TIMEOUT, log.read().decode("utf-8", "replace")[-2000:]))
+        else:
+            time.sleep(0.02)
+    return handle
+
+
+def rsyslog_run(path, data, lines, rulebase):
+    """One run of rsyslogd -n on its own config and work directory (a fresh temporary one), until
+    its output file holds `lines` lines, then stopped. Returns wall and CPU seconds (from its
+    start to its last line out), peak RSS (VmHWM), the CPU seconds of other processes meanwhile,
+    the lines out (all of them, counted after the stop) and the first of them."""
+    wait_for_idle()
+    with tempfile.TemporaryDirectory(prefix="logpipe-bench-rsyslog-") as work, tempfile.TemporaryFile() as log:
+        output = os.path.join(work, "out.json")
+        config = os.path.join(work, "rsyslog.conf")
+        with open(config, "w") as f:
+            f.write(RSYSLOG_CONFIG.format(work=work, data=os.path.abspath(data), rulebase=rulebase, output=output))
+        validated = subprocess.run([path, "-N1", "-f", config], capture_output=True, text=True)
+        if validated.returncode != 0:
+            raise BenchError("rsyslogd -N1 rejects the config:\n%s" % (validated.stdout + validated.stderr)[-2000:])
+        tally = LineTally()
+        busy_before, own_before = busy_cpu_seconds(), own_cpu_seconds()
+        started = time.perf_counter()
+        process = subprocess.Popen([path, "-n", "-f", config, "-i", os.path.join(work, "rsyslogd.pid")],
+                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=work)
+        handle = None
+        try:
+            handle = follow_output_file(output, tally, lines, process, log)
+            wall = time.perf_counter() - started
+            cpu = process_cpu_seconds(process.pid)
+            rss_mb = peak_rss_mb(process.pid)
+            others = max(0.0, busy_cpu_seconds() - busy_before - cpu - (own_cpu_seconds() - own_before))
+        finally:
+            stop_process(process)
+            if handle:
+                tally.feed(handle.read())
+                handle.close()
+    return {"wall": wall, "cpu": cpu, "rss_mb": rss_mb, "others": others, "count": tally.count, "head": tally.head}
+
+
+def run_rsyslog(path, data, lines, runs):
+    """rsyslog_run() --runs times, each one's output checked."""
+    rulebase = write_rulebase()
+    results = []
+    for i in range(runs):
+        result = rsyslog_run(path, data, lines, rulebase)
+        check_normalized("rsyslog mmnormalize run %d" % (i + 1), lines, result["count"], result["head"])
+        results.append(result)
+        say_peer_run("rsyslog mmnormalize", i, runs, lines, result)
+    say("rsyslog mmnormalize: output checked in every run: %d JSON lines for %d lines, the first %d parsed"
+        % (lines, lines, len(results[0]["head"])))
+    done = subprocess.run([path, "-v"], capture_output=True, text=True)
+    version = re.search(r"rsyslogd\s+(\d\S*)", done.stdout + done.stderr)
+    return results, "rsyslog %s mmnormalize" % (version.group(1) if version else "(version unknown)")
+
+
+# (find it, run it, what it is) per peer; each run gives (results for medians(), its name)
+PEERS = [
+    (lognormalizer, run_lognormalizer,
+     "the same file parsed by lognormalizer (liblognorm) with a two-rule rulebase for the combined format, JSON "
+     "out; one C thread that only splits the line into strings (no date parsing, no event.original, offsets or "
+     "checkpoints)"),
+    (rsyslogd, run_rsyslog,
+     "rsyslogd (Debian's rsyslog) reading the same file with imfile, parsing it with mmnormalize (liblognorm, "
+     "the same rulebase) and writing the fields as JSON lines (`%$!all-json%`) with omfile into a file, all "
+     "at their defaults; strings only (no date parsing, no event.original). It never exits by itself: the time "
+     "runs from its start to its last line out, its CPU and peak RSS are read from /proc then"),
+]
+
+
+def run_peers(data, lines, size, runs, install):
+    """Each peer that is installed or can be: [(name, medians, what it is)], and why the others
+    did not run."""
+    peers, notes = [], []
+    for find, run, what in PEERS:
+        path, why = find(install)
+        if not path:
+            say("peer: %s" % why)
+            notes.append(why)
+            continue
+        results, name = run(path, data, lines, runs)
+        peers.append((name, medians(results, lines, size), what))
+    return peers, notes
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -1187,25 +1747,36 @@ def markdown_table(header, table):
     return md
 
 
-def report(rows, peer, peer_note, es, s3, live, info, lines, size, runs, markdown_path):
+def report(results, info, lines, size, runs, markdown_path):
+    """Prints the tables of `results` (rows: [(scenario, medians)] of the main table; peers:
+    [(name, medians, what it is)]; peer_notes; es, s3, live, tail, workers: the medians of those
+    scenarios or None) and, with markdown_path, writes them as markdown."""
+    rows, peers, peer_notes = results["rows"], results["peers"], results["peer_notes"]
+    es, s3, live, tail, workers = (results[k] for k in ("es", "s3", "live", "tail", "workers"))
     header = ["scenario", "events/s", "(min–max)", "MB/s", "wall s", "CPU s", "CPU-s / M events", "peak RSS MB"]
     table = []
-    for name, m in rows + ([peer] if peer else []):
+    for name, m in rows + [(name, m) for name, m, _ in peers]:
         table.append([name, "%.0f" % m["events_s"], "%.0f–%.0f" % (m["events_s_min"], m["events_s_max"]),
                       "%.1f" % m["mb_s"], "%.2f" % m["wall"], "%.2f" % m["cpu"], "%.2f" % m["cpu_per_m"],
                       "%.0f" % m["rss_mb"]])
-    measured = rows + ([peer] if peer else []) + ([(ES_SCENARIO, es)] if es else []) + \
+    measured = rows + [(name, m) for name, m, _ in peers] + ([(ES_SCENARIO, es)] if es else []) + \
         ([("%s (%s)" % (S3_SCENARIO, m["row"]), m) for m in s3["rows"]] if s3 else []) + \
-        ([("%s (%s)" % (LIVE_SCENARIO, m["row"]), m) for m in live["rows"]] if live else [])
+        ([("%s (%s)" % (LIVE_SCENARIO, m["row"]), m) for m in live["rows"]] if live else []) + \
+        ([(TAIL_SCENARIO, tail)] if tail else []) + \
+        ([("%s (workers = %d)" % (WORKERS_SCENARIO, m["workers"]), m) for m in workers["rows"]] if workers else [])
     busy = [(name, m["busy_runs"]) for name, m in measured if m["busy_runs"]]
+    peer_ratios = [(name, peer, m["events_s"] / p["events_s"]) for name, m in rows for peer, p, _ in peers]
     text = [""]
     if table:
         text += ["Medians of %d runs, %d lines (%.0f MB) of generated nginx combined log, stdout to /dev/null:" %
                  (runs, lines, size / 1e6), ""]
         text += text_table(header, table)
         text.append("")
+        text += ["ratio %s / %s events/s: %.2f" % ratio for ratio in peer_ratios]
+        text += ["(%s: %s)" % (peer, what) for peer, _, what in peers]
+        text += ["peer not run: %s" % note for note in peer_notes]
     if es:
-        text += ["%s, %d lines (%.0f MB), medians of %d runs (min–max), a fresh osmem-server per run; bulk "
+        text += ["", "%s, %d lines (%.0f MB), medians of %d runs (min–max), a fresh osmem-server per run; bulk "
                  "requests counted in one more run through a counting proxy (%.0f documents each on average):" %
                  (ES_SCENARIO, es["lines"], es["size"] / 1e6, runs,
                   es["bulk_documents"] / max(1, es["bulk_requests"])), ""]
@@ -1227,21 +1798,23 @@ def report(rows, peer, peer_note, es, s3, live, info, lines, size, runs, markdow
         text += text_table(*live_table(live))
         text.append("")
         text += ["bar: " + bar for bar in live_bars(live)]
+    if tail:
+        text += ["", "%s, medians of %d runs: the harness appends lines to a file logpipe follows, a chunk every "
+                 "%.0f ms; latency from a line's write to the harness reading its event (stdout json_lines, a "
+                 "pipe); every line came out once:" % (TAIL_SCENARIO, runs, TAIL_CHUNK_SECONDS * 1e3), ""]
+        text += text_table(*tail_table(tail))
+        text.append("")
+        text += ["bar: " + bar for bar in tail_bars(tail)]
+    if workers:
+        text += ["", "%s, %d lines (%.0f MB), medians of %d runs (min–max), one run of each worker count per "
+                 "round, back to back:" % (WORKERS_SCENARIO, workers["lines"], workers["size"] / 1e6, runs), ""]
+        text += text_table(*workers_table(workers))
+    text.append("")
     if busy:
         text.append("warning: other processes (or VM steal) used more than 0.1 CPU during %s; the figures are pessimistic" %
                     ", ".join("%d %s run(s)" % (n, name) for name, n in busy))
     text.append("machine: %d CPUs (nproc), %s, %s, %s; %s; logpipe %s" %
                 (info["nproc"], info["cpu"], info["mem"], info["kernel"], info["rustc"], info["commit"]))
-    ratios = []
-    if peer and rows:
-        for name, m in rows:
-            ratios.append("%s / %s events/s: %.2f" % (name, peer[0], m["events_s"] / peer[1]["events_s"]))
-        text.extend("ratio " + r for r in ratios)
-        text.append("(lognormalizer is one C thread that only splits the line into strings; logpipe also "
-                    "parses the date, builds ECS events with event.original, log.file.path, log.offset "
-                    "and keeps checkpoints)")
-    elif not peer:
-        text.append("peer: %s" % peer_note)
     print("\n".join(text))
 
     if markdown_path:
@@ -1258,18 +1831,14 @@ def report(rows, peer, peer_note, es, s3, live, info, lines, size, runs, markdow
             for name, description in SCENARIOS.items():
                 if any(name == r[0] for r in rows):
                     md.append("- `%s`: %s." % (name, description))
-            if peer:
-                md.append("- `%s`: the same file parsed by lognormalizer (liblognorm) with a two-rule rulebase for "
-                          "the combined format, JSON out; one C thread that only splits the line into strings "
-                          "(no date parsing, no event.original, offsets or checkpoints)." % peer[0])
+            md += ["- `%s`: %s." % (peer, what) for peer, _, what in peers]
             md.append("")
-            if peer and rows:
-                md.append("Ratio to the peer (events/s): " + "; ".join(
-                    "`%s` %.2f× lognormalizer" % (name, m["events_s"] / peer[1]["events_s"]) for name, m in rows) + ".")
+            if peer_ratios:
+                md.append("Ratio to the peers (events/s): " + "; ".join(
+                    "`%s` %.2f× %s" % (name, ratio, peer) for name, peer, ratio in peer_ratios) + ".")
                 md.append("")
-            elif not peer:
-                md.append("Peer: %s." % peer_note)
-                md.append("")
+            md += ["Peer not run: %s." % note for note in peer_notes]
+            md += [""] if peer_notes else []
         if es:
             md += ["Into Elasticsearch: `%s` is %s, on %d lines (%.0f MB) of the same generator: osmem-server "
                    "(an OpenSearch-compatible in-memory server, Go) keeps every document in memory, about 40 KB "
@@ -1304,6 +1873,22 @@ def report(rows, peer, peer_note, es, s3, live, info, lines, size, runs, markdow
             md.append("")
             md += ["- " + bar[0].upper() + bar[1:] + "." for bar in live_bars(live)]
             md.append("")
+        if tail:
+            md += ["Latency while following a file: `%s` is %s. The harness writes %d lines/s for %g s (%d lines); "
+                   "each run checks that every line came out exactly once. logpipe's CPU comes from `wait4` after "
+                   "SIGTERM, "
+                   "its peak RSS from VmHWM before it. Medians of %d runs (the p99's min–max):" %
+                   (TAIL_SCENARIO, SCENARIOS[TAIL_SCENARIO], tail["target_rate"], tail["seconds"], tail["events"],
+                    runs), ""]
+            md += markdown_table(*tail_table(tail))
+            md.append("")
+            md += ["- " + line[0].upper() + line[1:] + "." for line in tail_bars(tail)]
+            md.append("")
+        if workers:
+            md += ["Workers: `%s` is %s, on %d lines (%.0f MB), each checked once. Medians of %d runs (min–max):" %
+                   (WORKERS_SCENARIO, SCENARIOS[WORKERS_SCENARIO], workers["lines"], workers["size"] / 1e6, runs), ""]
+            md += markdown_table(*workers_table(workers))
+            md.append("")
         if busy:
             md.append("Other processes (or VM steal) used more than 0.1 CPU during %s, so those figures are pessimistic." %
                       ", ".join("%d `%s` run(s)" % (n, name) for name, n in busy))
@@ -1329,13 +1914,19 @@ def main():
                              "in memory, ~40 KB each)" % (ES_SCENARIO, ES_LINES))
     parser.add_argument("--s3-objects", type=int, default=S3_OBJECTS,
                         help="objects the lines are cut into for %s (default %d)" % (S3_SCENARIO, S3_OBJECTS))
+    parser.add_argument("--tail-rate", type=int, default=TAIL_RATE,
+                        help="lines/s the writer appends for %s (default %d)" % (TAIL_SCENARIO, TAIL_RATE))
+    parser.add_argument("--tail-seconds", type=float, default=TAIL_SECONDS,
+                        help="how long the writer appends for %s (default %d)" % (TAIL_SCENARIO, TAIL_SECONDS))
     parser.add_argument("--workers", type=int,
-                        help="[pipeline] workers (default: logpipe's, the number of cores minus one, at least 1)")
+                        help="[pipeline] workers (default: logpipe's, the number of cores minus one, at least 1; "
+                             "%s sets its own)" % WORKERS_SCENARIO)
     parser.add_argument("--batch-size", type=int, help="[pipeline] batch_size (default: logpipe's)")
     parser.add_argument("--no-build", action="store_true", help="use target/release/logpipe as it is")
-    parser.add_argument("--no-peer", action="store_true", help="do not run lognormalizer")
+    parser.add_argument("--no-peer", action="store_true", help="do not run the peers (lognormalizer, rsyslog)")
     parser.add_argument("--no-install", action="store_true",
-                        help="do not apt-get install the peer, nor pip-install osmem-server or moto into .venv/, when missing")
+                        help="do not apt-get install the peers, nor pip-install osmem-server or moto into .venv/, "
+                             "when missing")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before each timed run, wait up to this long for other processes to go quiet")
     parser.add_argument("--markdown", metavar="FILE", help="also write the results as markdown (a README section body, no heading)")
@@ -1344,6 +1935,8 @@ def main():
         parser.error("--runs, --lines and --es-lines must be at least 1")
     if not 1 <= args.s3_objects <= args.lines:
         parser.error("--s3-objects must be between 1 and --lines")
+    if args.tail_rate < 1 or args.tail_rate * args.tail_seconds < 1:
+        parser.error("--tail-rate and --tail-rate × --tail-seconds must be at least 1")
     scenarios = list(SCENARIOS) if not args.scenario or "all" in args.scenario else \
         [s for s in SCENARIOS if s in args.scenario]
 
@@ -1353,30 +1946,36 @@ def main():
         binary, commit = build(args.no_build)
         data = data_file(args.lines)
         size = os.path.getsize(data)
-        rows, es, s3, live = [], None, None, None
+        results = dict.fromkeys(("es", "s3", "live", "tail", "workers"))
+        rows = results["rows"] = []
         for scenario in scenarios:
-            if scenario == LIVE_SCENARIO:
-                live = live_medians(run_live(binary, data, args.lines, args.runs, args), args.lines, size)
+            if scenario == TAIL_SCENARIO:
+                results["tail"] = tail_medians(run_tail(binary, data, args), args)
+            elif scenario == WORKERS_SCENARIO:
+                measured = run_workers(binary, data, args.lines, args.runs, args)
+                results["workers"] = workers_medians(measured, args.lines, size)
+            elif scenario == LIVE_SCENARIO:
+                results["live"] = live_medians(run_live(binary, data, args.lines, args.runs, args), args.lines, size)
             elif scenario == S3_SCENARIO:
                 measured, info = run_s3(binary, data, args.lines, args.runs, args)
-                s3 = s3_medians(measured, args.lines, size, info)
+                results["s3"] = s3_medians(measured, args.lines, size, info)
             elif scenario == ES_SCENARIO:
                 es_data = data_file(args.es_lines)
                 es_size = os.path.getsize(es_data)
-                results, counts = run_es(binary, es_data, args.es_lines, args.runs, args)
-                es = es_medians(results, args.es_lines, es_size, counts)
-            else:
+                timed, counts = run_es(binary, es_data, args.es_lines, args.runs, args)
+                results["es"] = es_medians(timed, args.es_lines, es_size, counts)
+            else:  # MAIN_TABLE_SCENARIOS
                 rows.append((scenario, medians(run_logpipe(binary, scenario, data, args.lines, args.runs, args),
                                                args.lines, size)))
-        peer, peer_note = None, "not run (--no-peer)"
-        if not args.no_peer:
-            path, peer_note = lognormalizer(not args.no_install)
-            if path:
-                results, version = run_lognormalizer(path, data, args.lines, args.runs)
-                peer = (version, medians(results, args.lines, size))
-            else:
-                say("peer: %s" % peer_note)
-        report(rows, peer, peer_note, es, s3, live, machine(commit), args.lines, size, args.runs, args.markdown)
+        # the peers are compared with the main table's rows (file-grok-stdout, file-grok-ua-stdout)
+        results["peers"], results["peer_notes"] = [], []
+        if args.no_peer:
+            results["peer_notes"].append("--no-peer given")
+        elif rows:
+            results["peers"], results["peer_notes"] = run_peers(data, args.lines, size, args.runs, not args.no_install)
+        else:
+            say("peers: not run (they are compared with %s, not selected)" % " and ".join(MAIN_TABLE_SCENARIOS))
+        report(results, machine(commit), args.lines, size, args.runs, args.markdown)
     except (BenchError, subprocess.CalledProcessError) as error:
         say("error: %s" % error)
         sys.exit(1)

@@ -30,9 +30,11 @@ pub struct OutputBatch {
 
 /// A batch's events after filtering, each also encoded once as a compact JSON line. The
 /// filter workers do the encoding, in parallel, so the outputs (one task each) only copy
-/// bytes. Dereferences to the events.
+/// bytes. Dereferences to the events, which are kept only when some output reads them
+/// (see [`crate::outputs::Output::reads_events`]); `len` counts the lines either way.
 #[derive(Debug, Default)]
 pub struct FilteredEvents {
+    /// Empty when no output reads the events.
     events: Vec<Event>,
     /// Every event's compact JSON followed by `\n`, one after another.
     json_lines: Vec<u8>,
@@ -41,20 +43,38 @@ pub struct FilteredEvents {
 }
 
 impl FilteredEvents {
-    /// Encodes `events`.
-    pub fn new(events: Vec<Event>) -> FilteredEvents {
-        let mut json_lines = Vec::with_capacity(events.len() * 512);
+    /// Encodes `events`, and keeps them if `keep_events`.
+    pub fn new(mut events: Vec<Event>, keep_events: bool) -> FilteredEvents {
+        let mut json_lines = Vec::new();
         let mut line_ends = Vec::with_capacity(events.len());
         for event in &events {
             event.write_json(&mut json_lines);
             json_lines.push(b'\n');
+            if line_ends.is_empty() {
+                // The rest of the batch is about as long as its first line, a tenth more
+                // for longer lines: one allocation instead of a series of copies.
+                json_lines.reserve(json_lines.len() * events.len() * 11 / 10);
+            }
             line_ends.push(json_lines.len());
+        }
+        if !keep_events {
+            events = Vec::new();
         }
         FilteredEvents {
             events,
             json_lines,
             line_ends,
         }
+    }
+
+    /// How many events (and JSON lines) the batch has.
+    pub fn len(&self) -> usize {
+        self.line_ends.len()
+    }
+
+    /// Whether the batch has no events.
+    pub fn is_empty(&self) -> bool {
+        self.line_ends.is_empty()
     }
 
     /// All events as JSON lines.
@@ -200,13 +220,18 @@ impl AckReceipt {
 mod tests {
     use super::*;
 
-    #[test]
-    fn filtered_events_carry_one_json_line_per_event() {
-        let events = FilteredEvents::new(vec![
+    fn two_events() -> Vec<Event> {
+        vec![
             Event::from_line("a".into(), "2024-01-01T00:00:00.000Z"),
             Event::from_line("b\"c".into(), "2024-01-01T00:00:00.000Z"),
-        ]);
+        ]
+    }
+
+    #[test]
+    fn filtered_events_carry_one_json_line_per_event() {
+        let events = FilteredEvents::new(two_events(), true);
         assert_eq!(events.len(), 2);
+        assert_eq!(events.iter().count(), 2);
         let first = String::from_utf8(events.json_line(0).to_vec()).unwrap();
         let second = String::from_utf8(events.json_line(1).to_vec()).unwrap();
         assert_eq!(
@@ -216,6 +241,11 @@ mod tests {
         assert!(second.ends_with("\"message\":\"b\\\"c\"}\n"), "{second}");
         assert_eq!(events.json_lines(), format!("{first}{second}").as_bytes());
         assert!(events.json_line(2).is_empty());
+
+        let lines_only = FilteredEvents::new(two_events(), false);
+        assert_eq!(lines_only.len(), 2);
+        assert_eq!(lines_only.iter().count(), 0);
+        assert_eq!(lines_only.json_lines(), events.json_lines());
     }
 
     #[test]

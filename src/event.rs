@@ -155,6 +155,14 @@ impl Event {
     /// Sets the value at `path`, creating intermediate objects (a non-object value in
     /// the way is replaced by an object). Returns the previous value.
     pub fn insert(&mut self, path: &FieldPath, value: Value) -> Option<Value> {
+        let (object, key) = self.parent_mut(path)?;
+        object.insert(key.to_string(), value)
+    }
+
+    /// The object that holds the field at `path`, and the field's key in it; the parent
+    /// objects are created as [`Event::insert`] creates them. One walk down the tree for a
+    /// caller that looks at the field before it sets it.
+    pub fn parent_mut<'p>(&mut self, path: &'p FieldPath) -> Option<(&mut Fields, &'p str)> {
         let (last, parents) = path.keys.split_last()?;
         let mut object = &mut self.fields;
         for key in parents {
@@ -169,7 +177,7 @@ impl Event {
                 _ => return None,
             };
         }
-        object.insert(last.clone(), value)
+        Some((object, last))
     }
 
     /// Removes the value at `path` and returns it. Parent objects left empty are removed too.

@@ -47,16 +47,42 @@ pub fn write_object(out: &mut Vec<u8>, fields: &serde_json::Map<String, Value>) 
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether some byte of `word` is zero (may also flag bytes above a zero byte).
-fn has_zero_byte(word: u64) -> bool {
-    word.wrapping_sub(LOW_BITS) & !word & HIGH_BITS != 0
+/// The high bit of every zero byte of `word` set (and maybe of bytes above a zero byte,
+/// never below the lowest zero byte, so the lowest set bit is exact).
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(LOW_BITS) & !word & HIGH_BITS
 }
 
-/// Whether some byte of `word` may need escaping: `"`, `\` or a control character.
-fn may_need_escape(word: u64) -> bool {
-    has_zero_byte(word ^ (LOW_BITS * u64::from(b'"')))
-        || has_zero_byte(word ^ (LOW_BITS * u64::from(b'\\')))
-        || word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS != 0
+/// The high bit set of every byte of `word` that may need escaping: `"`, `\` or a control
+/// character. The lowest set bit marks the first such byte exactly.
+fn escape_candidates(word: u64) -> u64 {
+    zero_bytes(word ^ (LOW_BITS * u64::from(b'"')))
+        | zero_bytes(word ^ (LOW_BITS * u64::from(b'\\')))
+        | (word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS)
+}
+
+/// Where the next byte that may need escaping is, at or after `at`: eight bytes are looked
+/// at in one step, the last few padded with spaces (short keys take one step).
+fn next_candidate(bytes: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let rest = bytes.get(at..)?;
+        let word = match rest.get(..8) {
+            Some(chunk) => <[u8; 8]>::try_from(chunk).ok()?,
+            None => {
+                let mut padded = [b' '; 8];
+                padded.get_mut(..rest.len())?.copy_from_slice(rest);
+                padded
+            }
+        };
+        let candidates = escape_candidates(u64::from_le_bytes(word));
+        if candidates != 0 {
+            return Some(at + (candidates.trailing_zeros() / 8) as usize);
+        }
+        if rest.len() <= 8 {
+            return None;
+        }
+        at += 8;
+    }
 }
 
 /// Appends `text` as a JSON string, escaped as serde_json does.
@@ -66,29 +92,16 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let mut clean_from = 0;
     let mut at = 0;
-    while at < bytes.len() {
-        // Eight clean bytes are skipped at once; a word that may hold a special byte is
-        // gone through byte by byte (and not checked again as a word).
-        let end = match bytes
-            .get(at..at + 8)
-            .and_then(|chunk| <[u8; 8]>::try_from(chunk).ok())
-        {
-            Some(word) if !may_need_escape(u64::from_le_bytes(word)) => {
-                at += 8;
-                continue;
-            }
-            Some(_) => at + 8,
-            None => bytes.len(),
-        };
-        while at < end {
-            let byte = bytes.get(at).copied().unwrap_or_default();
-            if let Some(escape) = escape(byte) {
-                out.extend_from_slice(bytes.get(clean_from..at).unwrap_or_default());
-                escape.write(out, byte);
-                clean_from = at + 1;
-            }
-            at += 1;
+    while let Some(candidate) = next_candidate(bytes, at) {
+        // A candidate is exact for `"`, `\` and bytes below 0x20; bytes the word trick
+        // flags above one of those are looked at again from here.
+        let byte = bytes.get(candidate).copied().unwrap_or_default();
+        if let Some(escape) = escape(byte) {
+            out.extend_from_slice(bytes.get(clean_from..candidate).unwrap_or_default());
+            escape.write(out, byte);
+            clean_from = candidate + 1;
         }
+        at = candidate + 1;
     }
     out.extend_from_slice(bytes.get(clean_from..).unwrap_or_default());
     out.push(b'"');
@@ -176,12 +189,16 @@ mod tests {
             for position in 0..8 {
                 let mut bytes = *b"abcdefgh";
                 bytes[position] = special;
-                assert!(may_need_escape(u64::from_le_bytes(bytes)));
+                let candidates = escape_candidates(u64::from_le_bytes(bytes));
+                assert_eq!(candidates.trailing_zeros() / 8, position as u32);
             }
         }
-        assert!(!may_need_escape(u64::from_le_bytes(*b"GET /a?b")));
-        assert!(!may_need_escape(u64::from_le_bytes([
-            0xc3, 0xa9, b' ', 0x7f, b'~', b'!', b'#', b'}'
-        ])));
+        assert_eq!(escape_candidates(u64::from_le_bytes(*b"GET /a?b")), 0);
+        assert_eq!(
+            escape_candidates(u64::from_le_bytes([
+                0xc3, 0xa9, b' ', 0x7f, b'~', b'!', b'#', b'}'
+            ])),
+            0
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod batch_order;
 pub mod checkpoint;
 pub mod codec;
 pub mod config;

@@ -3,6 +3,7 @@
 //! drives shutdown. See DESIGN.md for the data flow.
 
 use crate::batch::{Batch, FilteredEvents, OutputBatch};
+use crate::batch_order::BatchOrder;
 use crate::checkpoint::CheckpointFile;
 use crate::config::PipelineConfig;
 use crate::event::Event;
@@ -235,6 +236,7 @@ impl Pipeline {
         // drains, so a dead output does not leave the inputs reading for nobody.
         let stop = shutdown.child_token();
         let output_failure: Arc<Mutex<Option<PipelineError>>> = Arc::default();
+        let keep_events = self.outputs.iter().any(|(_, output)| output.reads_events());
         let mut output_senders = Vec::new();
         let mut output_tasks = Vec::new();
         for ((id, output), stats) in self.outputs.into_iter().zip(&self.stats.outputs) {
@@ -268,13 +270,22 @@ impl Pipeline {
         }
 
         let mut worker_threads = Vec::new();
+        let order = Arc::new(BatchOrder::default());
         for (index, stages) in self.workers.into_iter().enumerate() {
             let receiver = Arc::clone(&batch_receiver);
+            let order = Arc::clone(&order);
             let senders = output_senders.clone();
             let stats = Arc::clone(&self.stats);
             let thread = std::thread::Builder::new()
                 .name(format!("filter-worker-{index}"))
-                .spawn(move || run_worker(stages, &receiver, &senders, &stats));
+                .spawn(move || {
+                    let channels = WorkerChannels {
+                        batches: &receiver,
+                        order: &order,
+                        outputs: &senders,
+                    };
+                    run_worker(stages, &channels, keep_events, &stats);
+                });
             match thread {
                 Ok(handle) => worker_threads.push(handle),
                 Err(error) => {
@@ -375,20 +386,32 @@ fn record_failure<E: std::fmt::Display>(
     });
 }
 
+/// Where a filter worker takes batches from and hands them to.
+struct WorkerChannels<'a> {
+    /// The inputs' batches, shared by the workers.
+    batches: &'a Mutex<mpsc::Receiver<Batch>>,
+    /// Keeps the hand-over to the outputs in the order batches were taken.
+    order: &'a BatchOrder,
+    /// Every output's channel, with its counters.
+    outputs: &'a [(mpsc::Sender<OutputBatch>, Arc<OutputStats>)],
+}
+
 /// One filter worker: takes batches, runs the filter chain, fans the result out to every
-/// output, and counts what it did into `stats`.
+/// output (in input order, see [`BatchOrder`]), and counts what it did into `stats`.
 fn run_worker(
     mut stages: Vec<FilterStage>,
-    receiver: &Mutex<mpsc::Receiver<Batch>>,
-    outputs: &[(mpsc::Sender<OutputBatch>, Arc<OutputStats>)],
+    channels: &WorkerChannels,
+    keep_events: bool,
     stats: &PipelineStats,
 ) {
     loop {
-        let next = match receiver.lock() {
-            Ok(mut guard) => guard.blocking_recv(),
+        let next = match channels.batches.lock() {
+            Ok(mut guard) => guard
+                .blocking_recv()
+                .map(|batch| (batch, channels.order.ticket())),
             Err(_) => None,
         };
-        let Some(Batch { mut events, ack }) = next else {
+        let Some((Batch { mut events, ack }, ticket)) = next else {
             return;
         };
         let received = events.len() as u64;
@@ -405,12 +428,13 @@ fn run_worker(
         let mut failure_tags = BTreeMap::new();
         count_failure_tags(&events, &mut failure_tags);
         stats.add_failure_tags(&failure_tags);
-        if events.is_empty() || outputs.is_empty() {
+        if events.is_empty() || channels.outputs.is_empty() {
             ack.complete();
             continue;
         }
-        let events = Arc::new(FilteredEvents::new(events));
-        for (output, output_stats) in outputs {
+        let events = Arc::new(FilteredEvents::new(events, keep_events));
+        let _turn = ticket.wait_turn();
+        for (output, output_stats) in channels.outputs {
             output_stats.received(events.len());
             let batch = OutputBatch {
                 events: Arc::clone(&events),
@@ -466,15 +490,15 @@ mod tests {
         let first_stats = Arc::new(OutputStats::new("first", "stdout"));
         let second_stats = Arc::new(OutputStats::new("second", "stdout"));
         let stats = test_stats();
-        run_worker(
-            Vec::new(),
-            &Mutex::new(batch_receiver),
-            &[
+        let channels = WorkerChannels {
+            batches: &Mutex::new(batch_receiver),
+            order: &BatchOrder::default(),
+            outputs: &[
                 (first_sender, Arc::clone(&first_stats)),
                 (second_sender, Arc::clone(&second_stats)),
             ],
-            &stats,
-        );
+        };
+        run_worker(Vec::new(), &channels, true, &stats);
         assert_eq!(
             stats.failure_tags(),
             BTreeMap::from([("_grokparsefailure".to_string(), 1)])
@@ -505,12 +529,15 @@ mod tests {
             .unwrap();
         drop(batch_sender);
         let output_stats = Arc::new(OutputStats::new("out", "stdout"));
-        run_worker(
-            Vec::new(),
-            &Mutex::new(batch_receiver),
-            &[(output_sender, output_stats)],
-            &test_stats(),
-        );
+        {
+            // The output channel closes when this block ends and the worker's senders go.
+            let channels = WorkerChannels {
+                batches: &Mutex::new(batch_receiver),
+                order: &BatchOrder::default(),
+                outputs: &[(output_sender, output_stats)],
+            };
+            run_worker(Vec::new(), &channels, true, &test_stats());
+        }
         assert!(receipt.is_acknowledged());
         assert!(output.blocking_recv().is_none());
     }

@@ -86,6 +86,9 @@ pub struct DateFilter {
     target: FieldPath,
     timezone: Tz,
     tag_on_failure: Vec<String>,
+    /// The last text parsed and the `@timestamp` text it gave: log lines come in time order,
+    /// many per second, so consecutive events mostly carry the same time text.
+    last_parsed: Option<(String, String)>,
 }
 
 impl DateFilter {
@@ -120,7 +123,26 @@ impl DateFilter {
             target: FieldPath::parse(&config.target).map_err(DateError::Target)?,
             timezone,
             tag_on_failure: config.tag_on_failure.clone(),
+            last_parsed: None,
         })
+    }
+
+    /// The target's text for `value`, or None when no format parses it. A text equal to the
+    /// previous event's is not parsed again. (A format without a year takes the current year
+    /// when the text is first parsed: a text repeated across New Year keeps the old year, as
+    /// if all its events had arrived at once.)
+    fn timestamp_text(&mut self, value: &Value) -> Option<String> {
+        let Value::String(text) = value else {
+            return self.parse(value).map(format_timestamp);
+        };
+        if let Some((last_text, last_timestamp)) = &self.last_parsed
+            && last_text == text
+        {
+            return Some(last_timestamp.clone());
+        }
+        let timestamp = format_timestamp(self.parse(value)?);
+        self.last_parsed = Some((text.clone(), timestamp.clone()));
+        Some(timestamp)
     }
 
     fn parse(&self, value: &Value) -> Option<DateTime<Utc>> {
@@ -143,9 +165,9 @@ impl Filter for DateFilter {
         let Some(value) = event.get(&self.source) else {
             return FilterOutcome::Failure;
         };
-        match self.parse(value) {
-            Some(time) => {
-                event.insert(&self.target, Value::String(format_timestamp(time)));
+        match self.timestamp_text(value) {
+            Some(timestamp) => {
+                event.insert(&self.target, Value::String(timestamp));
                 FilterOutcome::Success
             }
             None => {
@@ -244,6 +266,37 @@ mod tests {
             json!("2024-03-05T09:20:30.000Z")
         );
         assert!(event.fields().get("tags").is_none());
+    }
+
+    #[test]
+    fn a_repeated_text_gives_the_same_timestamp_and_a_new_one_is_parsed() {
+        let mut date = filter(r#"match = ["t", "dd/MMM/yyyy:HH:mm:ss Z"]"#);
+        for (text, expected) in [
+            (
+                "05/Mar/2024:10:20:30 +0100",
+                Some("2024-03-05T09:20:30.000Z"),
+            ),
+            (
+                "05/Mar/2024:10:20:30 +0100",
+                Some("2024-03-05T09:20:30.000Z"),
+            ),
+            (
+                "05/Mar/2024:10:20:31 +0100",
+                Some("2024-03-05T09:20:31.000Z"),
+            ),
+            ("not a time", None),
+            ("not a time", None),
+            (
+                "05/Mar/2024:10:20:30 +0100",
+                Some("2024-03-05T09:20:30.000Z"),
+            ),
+        ] {
+            assert_eq!(
+                timestamp_after(&mut date, json!(text)).as_deref(),
+                expected,
+                "{text}"
+            );
+        }
     }
 
     #[test]

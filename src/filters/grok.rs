@@ -9,11 +9,16 @@ use grok::parser::{GrokComponent, grok_split};
 use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Number, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+mod nginx;
+
+use nginx::{GroupSpans, NginxFormat};
 
 /// Pattern files compiled into the binary (`patterns/` in the repository), loaded after the
 /// grok crate's Logstash core patterns and before `patterns_dir`.
@@ -393,6 +398,7 @@ impl PatternLibrary {
             regex,
             ascii_regex,
             captures,
+            nginx: NginxFormat::recognize(&expansion.regex),
         })
     }
 
@@ -570,14 +576,29 @@ struct CompiledPattern {
     /// The same regex in byte mode, for ASCII subjects (same groups, same matches).
     ascii_regex: Option<Regex>,
     captures: Vec<Capture>,
+    /// The bundled nginx format the regex is exactly, if it is one: a hand-written parser
+    /// then matches first and the regex runs only where the parser is not sure.
+    nginx: Option<NginxFormat>,
 }
 
-/// Reusable match data of one pattern, for each of its regexes.
+/// Reusable match data of one pattern, for each way of matching it.
 struct MatchSlots {
     utf: CaptureLocations,
     ascii: Option<CaptureLocations>,
-    /// The last attempt used the byte-mode regex.
-    last_was_ascii: bool,
+    nginx: GroupSpans,
+    /// Which of them holds the groups of the last successful attempt.
+    last_matcher: Matcher,
+}
+
+/// A way of matching a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matcher {
+    /// The regex in UTF mode.
+    Utf,
+    /// The regex in byte mode.
+    Ascii,
+    /// The hand-written parser of a bundled nginx format.
+    Nginx,
 }
 
 impl MatchSlots {
@@ -585,14 +606,16 @@ impl MatchSlots {
         MatchSlots {
             utf: pattern.regex.capture_locations(),
             ascii: pattern.ascii_regex.as_ref().map(Regex::capture_locations),
-            last_was_ascii: false,
+            nginx: GroupSpans::default(),
+            last_matcher: Matcher::Utf,
         }
     }
 
     /// Where group `group` matched in the last successful attempt.
     fn get(&self, group: usize) -> Option<(usize, usize)> {
-        match (&self.ascii, self.last_was_ascii) {
-            (Some(ascii), true) => ascii.get(group),
+        match (self.last_matcher, &self.ascii) {
+            (Matcher::Nginx, _) => self.nginx.get(group),
+            (Matcher::Ascii, Some(ascii)) => ascii.get(group),
             _ => self.utf.get(group),
         }
     }
@@ -602,13 +625,28 @@ impl CompiledPattern {
     /// Matches `subject`; `ascii` says whether it is pure ASCII (checked once per subject
     /// by the caller, not once per pattern).
     fn attempt(&self, subject: &str, ascii: bool, slots: &mut MatchSlots) -> Attempt {
+        if let Some(format) = self.nginx {
+            match format.parse(subject, ascii, &mut slots.nginx) {
+                nginx::Answer::Matched => {
+                    slots.last_matcher = Matcher::Nginx;
+                    return Attempt::Matched;
+                }
+                nginx::Answer::NoMatch => return Attempt::NoMatch,
+                nginx::Answer::NotSure => {}
+            }
+        }
+        self.attempt_regex(subject, ascii, slots)
+    }
+
+    /// Matches `subject` with the regex (the byte-mode one when `ascii`).
+    fn attempt_regex(&self, subject: &str, ascii: bool, slots: &mut MatchSlots) -> Attempt {
         let found = match (&self.ascii_regex, &mut slots.ascii) {
             (Some(regex), Some(locations)) if ascii => {
-                slots.last_was_ascii = true;
+                slots.last_matcher = Matcher::Ascii;
                 regex.captures_read(locations, subject.as_bytes())
             }
             _ => {
-                slots.last_was_ascii = false;
+                slots.last_matcher = Matcher::Utf;
                 self.regex.captures_read(&mut slots.utf, subject.as_bytes())
             }
         };
@@ -641,20 +679,25 @@ impl CompiledPattern {
                 continue;
             }
             let value = capture.kind.value(text);
-            if capture.overwrite {
-                event.insert(&capture.field, value);
+            let Some((object, key)) = event.parent_mut(&capture.field) else {
                 continue;
-            }
-            match event.get_mut(&capture.field) {
-                None | Some(Value::Null) => {
-                    event.insert(&capture.field, value);
+            };
+            let existing = match object.entry(key) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(value);
+                    continue;
                 }
-                Some(Value::Array(items)) => items.push(value),
-                Some(existing @ Value::String(_)) => {
+                Entry::Occupied(occupied) => occupied.into_mut(),
+            };
+            match existing {
+                _ if capture.overwrite => *existing = value,
+                Value::Null => *existing = value,
+                Value::Array(items) => items.push(value),
+                Value::String(_) => {
                     let previous = std::mem::take(existing);
                     *existing = Value::Array(vec![previous, value]);
                 }
-                Some(_) => {}
+                _ => {}
             }
         }
     }

@@ -391,10 +391,13 @@ mod tests {
         assert_eq!(at_top.failure, "_f");
 
         let template = Template::parse("out/%{word}.ndjson").unwrap();
-        let events = FilteredEvents::new(vec![
-            event("good", "2024-03-05T10:00:00.000Z"),
-            event("../../escape", "2024-03-05T10:00:00.000Z"),
-        ]);
+        let events = FilteredEvents::new(
+            vec![
+                event("good", "2024-03-05T10:00:00.000Z"),
+                event("../../escape", "2024-03-05T10:00:00.000Z"),
+            ],
+            true,
+        );
         let files = Grouping::default().group(&template, &guard, OutputCodec::JsonLines, &events);
         let paths: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
         assert_eq!(paths, ["out/good.ndjson", "out/_filepath_failures"]);
@@ -404,7 +407,7 @@ mod tests {
     fn batch(events: Vec<Event>) -> (OutputBatch, AckReceipt) {
         let (ack, receipt) = Ack::new();
         let batch = OutputBatch {
-            events: Arc::new(FilteredEvents::new(events)),
+            events: Arc::new(FilteredEvents::new(events, true)),
             ack,
         };
         (batch, receipt)

@@ -40,6 +40,13 @@ pub trait Output: Send {
     /// Delivers batches until the channel closes, completing each batch's `ack` after delivery.
     fn run(self: Box<Self>, context: OutputContext) -> OutputFuture;
 
+    /// Whether the output reads the events, not only their JSON lines. When no output of a
+    /// pipeline does, the filter workers free each batch's events as soon as they are encoded
+    /// (on the thread that built them, which is cheaper than on the output's).
+    fn reads_events(&self) -> bool {
+        true
+    }
+
     /// For `logpipe check`: whether the destination can be reached (a network output tries
     /// it once); `Err` is shown as a warning. Nothing to say by default.
     fn check(&self) -> CheckFuture<'_> {

@@ -118,6 +118,10 @@ impl Output for StdoutOutput {
                 .map_err(OutputError::from)
         })
     }
+
+    fn reads_events(&self) -> bool {
+        self.codec == OutputCodec::Pretty
+    }
 }
 
 /// Writes every batch from `context` to `writer` (one write and flush per batch, off the
@@ -206,7 +210,7 @@ mod tests {
             .collect();
         let (ack, receipt) = Ack::new();
         let batch = OutputBatch {
-            events: Arc::new(FilteredEvents::new(events)),
+            events: Arc::new(FilteredEvents::new(events, true)),
             ack,
         };
         (batch, receipt)
@@ -267,6 +271,13 @@ mod tests {
         let error = task.await.unwrap().unwrap_err();
         assert!(matches!(error, StdoutError::Closed), "{error}");
         assert!(!receipt.acknowledged().await);
+    }
+
+    #[test]
+    fn only_the_pretty_codec_reads_the_events() {
+        let reads = |codec| StdoutOutput { codec }.reads_events();
+        assert!(!reads(OutputCodec::JsonLines));
+        assert!(reads(OutputCodec::Pretty));
     }
 
     #[test]

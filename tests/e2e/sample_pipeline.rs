@@ -77,3 +77,35 @@ fn bundled_pipeline_emits_one_parsed_event_per_sample_line_and_resumes_from_chec
     let again = run();
     assert_eq!(json_lines(&again.stdout).len(), 0);
 }
+
+#[test]
+fn several_workers_keep_the_input_order() {
+    // Many small batches over four workers: batches finish out of order, the output must not.
+    let dir = temp_dir();
+    let sample = std::fs::read(repo().join("examples/access.log")).unwrap();
+    let mut log = Vec::new();
+    for _ in 0..20 {
+        log.extend_from_slice(&sample);
+    }
+    std::fs::write(dir.path().join("access.log"), &log).unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        "p.toml",
+        "[pipeline]\nworkers = 4\nbatch_size = 7\n\n\
+         [[input]]\ntype = \"file\"\npath = \"access.log\"\nmode = \"read\"\n\n\
+         [[filter]]\ntype = \"grok\"\nmatch = { message = \"%{NGINX_COMBINED}\" }\n\n\
+         [[filter]]\ntype = \"date\"\nmatch = [\"nginx.access.time\", \"dd/MMM/yyyy:HH:mm:ss Z\"]\n\n\
+         [[output]]\ntype = \"stdout\"\n",
+    );
+    let output = run_to_end(&pipeline);
+    assert!(output.status.success());
+    let offsets: Vec<u64> = json_lines(&output.stdout)
+        .iter()
+        .map(|event| event["log"]["offset"].as_u64().unwrap())
+        .collect();
+    assert_eq!(offsets.len(), sample_lines() * 20);
+    assert!(
+        offsets.windows(2).all(|pair| pair[0] < pair[1]),
+        "offsets out of order"
+    );
+}

@@ -34,7 +34,9 @@ pub struct FileInputConfig {
         with = "crate::config::duration"
     )]
     pub discover_interval: Duration,
-    /// How long to wait before looking for new data after reaching the end of every file (default 250 ms).
+    /// The longest wait before looking for new data after reaching the end of every file
+    /// (default 250 ms). After a pass that read data the first wait is 10 ms, doubled while
+    /// nothing new comes.
     #[serde(default = "default_poll_interval", with = "crate::config::duration")]
     pub poll_interval: Duration,
     /// Tail mode: a last line without newline is emitted after this long without growth (default 5 s).

@@ -27,10 +27,14 @@ const READ_CHUNK: usize = 64 * 1024;
 const READ_PER_PASS: u64 = 4 * 1024 * 1024;
 /// How often the checkpoint is saved while running, when it changed.
 const SAVE_INTERVAL: Duration = Duration::from_secs(1);
-/// Granularity of waits, so shutdown is noticed quickly.
 /// How often the open files are reported to the monitoring API while batches flow.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Granularity of waits, so shutdown is noticed quickly.
 const WAIT_STEP: Duration = Duration::from_millis(20);
+/// The first wait for new data after a pass that read some: a file being written is looked
+/// at again soon (lines reach the outputs within tens of milliseconds); each pass that finds
+/// nothing doubles the wait, up to `poll_interval`, as Filebeat's backoff does.
+const ACTIVE_POLL: Duration = Duration::from_millis(10);
 
 /// Everything the reading loop needs from the config.
 pub struct ReaderSettings {
@@ -170,6 +174,7 @@ impl Reader {
     fn follow(&mut self) {
         let mut next_discovery = Instant::now();
         let mut next_save = Instant::now() + SAVE_INTERVAL;
+        let mut idle_wait = self.settings.poll_interval;
         while !self.stopping() {
             if Instant::now() >= next_discovery {
                 self.discover();
@@ -187,11 +192,14 @@ impl Reader {
                 self.save();
                 next_save = Instant::now() + SAVE_INTERVAL;
             }
-            if !progressed {
-                let until = Instant::now() + self.settings.poll_interval;
+            if progressed {
+                idle_wait = ACTIVE_POLL.min(self.settings.poll_interval);
+            } else {
+                let until = Instant::now() + idle_wait;
                 while Instant::now() < until && !self.stopping() {
-                    std::thread::sleep(WAIT_STEP.min(self.settings.poll_interval));
+                    std::thread::sleep(WAIT_STEP.min(idle_wait));
                 }
+                idle_wait = (idle_wait * 2).min(self.settings.poll_interval);
             }
         }
     }

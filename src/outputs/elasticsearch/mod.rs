@@ -995,7 +995,7 @@ pub async fn replay_dead_letters(
                 summary.replayed += events.len();
                 let (ack, mut receipt) = crate::batch::Ack::new();
                 let batch = OutputBatch {
-                    events: Arc::new(crate::batch::FilteredEvents::new(events)),
+                    events: Arc::new(crate::batch::FilteredEvents::new(events, true)),
                     ack,
                 };
                 let mut group = Group::default();
