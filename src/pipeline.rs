@@ -404,7 +404,12 @@ fn run_worker(
     keep_events: bool,
     stats: &PipelineStats,
 ) {
+    // Batches the outputs are done with come back here to be freed (see FilteredEvents).
+    let (used_events, returned_events) = std::sync::mpsc::channel::<Vec<Event>>();
     loop {
+        for events in returned_events.try_iter() {
+            drop(events);
+        }
         let next = match channels.batches.lock() {
             Ok(mut guard) => guard
                 .blocking_recv()
@@ -432,7 +437,8 @@ fn run_worker(
             ack.complete();
             continue;
         }
-        let events = Arc::new(FilteredEvents::new(events, keep_events));
+        let events =
+            Arc::new(FilteredEvents::new(events, keep_events).returning_events_to(&used_events));
         let _turn = ticket.wait_turn();
         for (output, output_stats) in channels.outputs {
             output_stats.received(events.len());
