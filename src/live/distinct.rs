@@ -15,8 +15,9 @@ const MAX_RANK: usize = 64 - PRECISION as usize + 1;
 pub struct DistinctCounter {
     window: u32,
     max_exact: usize,
-    /// Hash → last second seen, while at most `max_exact` values are in the window.
-    last_seen: HashMap<u64, u32>,
+    /// Hash → last second seen, while at most `max_exact` values are in the window. The keys
+    /// are hashes already: foldhash only spreads them, SipHash would hash them again.
+    last_seen: HashMap<u64, u32, foldhash::fast::RandomState>,
     /// The last second a value had to be left out of `last_seen` (the exact count is valid
     /// again once that second has left the window).
     overflowed_at: Option<u32>,
@@ -30,7 +31,7 @@ impl DistinctCounter {
         DistinctCounter {
             window: window.max(1),
             max_exact,
-            last_seen: HashMap::new(),
+            last_seen: HashMap::default(),
             overflowed_at: None,
             sketch: vec![0; REGISTERS * MAX_RANK],
         }

@@ -78,18 +78,23 @@ struct Slot {
     errors: u64,
     bytes: u64,
     status: StatusClasses,
-    urls: HashMap<Arc<str>, u64>,
-    referrers: HashMap<Arc<str>, u64>,
-    user_agents: HashMap<Arc<str>, u64>,
+    urls: ValueCounts,
+    referrers: ValueCounts,
+    user_agents: ValueCounts,
 }
+
+/// Counts per value of a top table. foldhash instead of SipHash: a value is hashed several
+/// times per request (URLs and user agents of 50 to 200 bytes), and the tables are bounded
+/// (`max_keys_per_second`, `max_values`), so a flood of colliding values cannot grow them.
+type ValueCounts = HashMap<Arc<str>, u64, foldhash::fast::RandomState>;
 
 /// Counts per value over the closed seconds of the window. Its keys are shared (`Arc`) with
 /// the seconds' counts: a value seen in every second is stored once.
 #[derive(Debug, Default)]
-struct TopTotals(HashMap<Arc<str>, u64>);
+struct TopTotals(ValueCounts);
 
 impl TopTotals {
-    fn add(&mut self, counts: &HashMap<Arc<str>, u64>) {
+    fn add(&mut self, counts: &ValueCounts) {
         for (value, count) in counts {
             match self.0.get_mut(value) {
                 Some(total) => *total += count,
@@ -100,7 +105,7 @@ impl TopTotals {
         }
     }
 
-    fn subtract(&mut self, counts: &HashMap<Arc<str>, u64>) {
+    fn subtract(&mut self, counts: &ValueCounts) {
         for (value, count) in counts {
             if let Some(total) = self.0.get_mut(value) {
                 *total = total.saturating_sub(*count);
@@ -181,6 +186,14 @@ impl LiveWindow {
     }
 
     /// Records one request that arrived at `now` (unix seconds).
+    /// Whether [`LiveWindow::record`] keeps the line of a request with `status`: an error
+    /// line, or a tail line while this frame's tail has room. Callers look the line up only
+    /// then; most requests at a high rate need none.
+    pub fn wants_line(&self, status: Option<u16>) -> bool {
+        let is_error = status.is_some_and(|s| s >= self.settings.error_status);
+        (is_error && self.settings.recent_errors > 0) || self.tail.len() < self.settings.tail_lines
+    }
+
     pub fn record(&mut self, now: i64, request: &Request<'_>) {
         if now > self.open {
             self.advance(now);
@@ -341,7 +354,7 @@ fn unix_u32(second: i64) -> u32 {
 /// past `per_second` values in this second, or `in_window` values in `totals`, a new value
 /// counts as `(other)`.
 fn count_value(
-    counts: &mut HashMap<Arc<str>, u64>,
+    counts: &mut ValueCounts,
     totals: &TopTotals,
     value: Option<&str>,
     (per_second, in_window): (usize, usize),
@@ -502,7 +515,8 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let counts = HashMap::from([(Arc::<str>::from(value), [3, 1, 3, 2, 3, 1, 2, 3][i])]);
+            let counts =
+                ValueCounts::from_iter([(Arc::<str>::from(value), [3, 1, 3, 2, 3, 1, 2, 3][i])]);
             totals.add(&counts);
         }
         let top = |n| pairs(totals.top(n));

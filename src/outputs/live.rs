@@ -179,20 +179,24 @@ impl RequestFields {
         })
     }
 
-    /// The request an event describes.
-    fn request<'a>(&self, event: &'a Event) -> Request<'a> {
+    /// The request an event describes; its line only if `window` wants it.
+    fn request<'a>(&self, event: &'a Event, window: &LiveWindow) -> Request<'a> {
         let url = event.get_str(&self.url).map(|url| match self.strip_query {
             true => url.split_once('?').map_or(url, |(path, _)| path),
             false => url,
         });
+        let status = number(event.get(&self.status)).and_then(|s| u16::try_from(s).ok());
         Request {
             client: event.get_str(&self.client),
             url,
-            status: number(event.get(&self.status)).and_then(|s| u16::try_from(s).ok()),
+            status,
             bytes: number(event.get(&self.bytes)).unwrap_or(0),
             referrer: event.get_str(&self.referrer),
             user_agent: first_str(event, &self.user_agent),
-            line: first_str(event, &self.line),
+            line: match window.wants_line(status) {
+                true => first_str(event, &self.line),
+                false => None,
+            },
         }
     }
 }
@@ -260,7 +264,8 @@ impl LiveOutput {
                     let Some(batch) = batch else { break };
                     let now = unix_seconds();
                     for event in batch.events.iter() {
-                        window.record(now, &self.fields.request(event));
+                        let request = self.fields.request(event, &window);
+                        window.record(now, &request);
                     }
                     batch.ack.complete();
                 }
@@ -328,7 +333,7 @@ mod tests {
             "event": {"original": "the raw line"},
             "message": "the message"
         }));
-        let request = fields.request(&event);
+        let request = fields.request(&event, &window(1));
         assert_eq!(request.client, Some("10.0.0.1"));
         assert_eq!(request.url, Some("/search"));
         assert_eq!(request.status, Some(502));
@@ -336,6 +341,36 @@ mod tests {
         assert_eq!(request.referrer, Some("https://example.com/"));
         assert_eq!(request.user_agent, Some("Firefox"));
         assert_eq!(request.line, Some("the raw line"));
+    }
+
+    /// A window whose tail takes `tail_lines` lines a frame.
+    fn window(tail_lines: usize) -> LiveWindow {
+        let settings = WindowSettings {
+            seconds: 60,
+            top: 10,
+            error_status: 500,
+            tail_lines,
+            recent_errors: 10,
+            max_exact_users: 100,
+            max_keys_per_second: 100,
+            max_values: 100,
+        };
+        LiveWindow::new(settings, 0)
+    }
+
+    #[test]
+    fn the_line_is_read_only_for_the_tail_and_error_lines() {
+        let fields = RequestFields::parse(&config("")).unwrap();
+        let ok = event(json!({"http": {"response": {"status_code": 200}}, "message": "ok"}));
+        let failed = event(json!({"http": {"response": {"status_code": 503}}, "message": "503"}));
+        let mut window = window(1);
+        assert_eq!(fields.request(&ok, &window).line, Some("ok"));
+        window.record(0, &fields.request(&ok, &window));
+        // The tail is full until the next frame: only errors need their line now.
+        assert_eq!(fields.request(&ok, &window).line, None);
+        assert_eq!(fields.request(&failed, &window).line, Some("503"));
+        window.frame(1);
+        assert_eq!(fields.request(&ok, &window).line, Some("ok"));
     }
 
     #[test]
@@ -352,7 +387,7 @@ user_agent_field = ["ua.family", "user_agent.original"]"#,
             "user_agent": {"original": "curl/8"},
             "message": "only a message"
         }));
-        let request = fields.request(&event);
+        let request = fields.request(&event, &window(1));
         assert_eq!(request.client, Some("alice"));
         assert_eq!(request.url, Some("/a?b=c"));
         assert_eq!(request.status, None);
