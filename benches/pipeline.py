@@ -1946,7 +1946,7 @@ def main():
     parser.add_argument("--tail-seconds", type=float, default=TAIL_SECONDS,
                         help="how long the writer appends for %s (default %d)" % (TAIL_SCENARIO, TAIL_SECONDS))
     parser.add_argument("--workers", type=int,
-                        help="[pipeline] workers (default: logpipe's, the number of cores minus one, at least 1; "
+                        help="[pipeline] workers (default: logpipe's, the number of cores; "
                              "%s sets its own)" % WORKERS_SCENARIO)
     parser.add_argument("--batch-size", type=int, help="[pipeline] batch_size (default: logpipe's)")
     parser.add_argument("--no-build", action="store_true", help="use target/release/logpipe as it is")
