@@ -167,6 +167,11 @@ impl Output for FileOutput {
     fn run(self: Box<Self>, context: OutputContext) -> OutputFuture {
         Box::pin(async move { self.deliver(context).await.map_err(OutputError::from) })
     }
+
+    /// A path without `%{…}` and JSON lines need only the lines the workers encoded.
+    fn reads_events(&self) -> bool {
+        !(self.path.as_constant().is_some() && self.codec == OutputCodec::JsonLines)
+    }
 }
 
 /// The encoded lines of one batch destined for one file.
@@ -222,6 +227,16 @@ impl Grouping {
         codec: OutputCodec,
         events: &FilteredEvents,
     ) -> Vec<PendingFile> {
+        if let (Some(path), OutputCodec::JsonLines) = (template.as_constant(), codec) {
+            // One file, written as the workers encoded it (the events may not be kept).
+            return match events.is_empty() {
+                true => Vec::new(),
+                false => vec![PendingFile {
+                    path: path.to_string(),
+                    bytes: events.json_lines().to_vec(),
+                }],
+            };
+        }
         self.index.clear();
         let mut files: Vec<PendingFile> = Vec::new();
         for (event_index, event) in events.iter().enumerate() {
@@ -402,6 +417,39 @@ mod tests {
         let paths: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
         assert_eq!(paths, ["out/good.ndjson", "out/_filepath_failures"]);
         assert!(String::from_utf8_lossy(&files[1].bytes).contains("../../escape"));
+    }
+
+    #[test]
+    fn a_constant_path_with_json_lines_needs_only_the_encoded_lines() {
+        let template = Template::parse("out/all.ndjson").unwrap();
+        let guard = PathGuard::new(template.source(), "_filepath_failures");
+        let lines_only = FilteredEvents::new(
+            vec![
+                event("a", "2024-03-05T10:00:00.000Z"),
+                event("b", "2024-03-05T10:00:00.000Z"),
+            ],
+            false,
+        );
+        let files =
+            Grouping::default().group(&template, &guard, OutputCodec::JsonLines, &lines_only);
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, "out/all.ndjson");
+        assert_eq!(files[0].bytes, lines_only.json_lines());
+        let output = |path: &str, codec| FileOutput {
+            path: Template::parse(path).unwrap(),
+            guard: PathGuard::new(path, "_f"),
+            codec,
+            writer: FileWriter {
+                config_dir: ".".into(),
+                max_open_files: 1,
+                fsync: false,
+                open: HashMap::new(),
+                writes: 0,
+            },
+        };
+        assert!(!output("out/all.ndjson", OutputCodec::JsonLines).reads_events());
+        assert!(output("out/%{word}.ndjson", OutputCodec::JsonLines).reads_events());
+        assert!(output("out/all.ndjson", OutputCodec::Pretty).reads_events());
     }
 
     fn batch(events: Vec<Event>) -> (OutputBatch, AckReceipt) {
