@@ -1,5 +1,5 @@
 //! Compact JSON text for events, byte for byte what `serde_json::to_writer` writes, but
-//! faster on logpipe's string-heavy events: strings are scanned eight bytes at a time for
+//! faster on logpipe's string-heavy events: strings are scanned several bytes at a time for
 //! the few characters that need escaping (profiles showed serde_json's byte-by-byte escaping
 //! at a fifth of all instructions).
 
@@ -85,12 +85,40 @@ fn next_candidate(bytes: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
+/// Strings this long or longer are searched with memchr when they have no control character.
+const VECTOR_SEARCH_MIN_LEN: usize = 64;
+
+/// Whether `bytes` holds a control character (below 0x20), eight bytes at a time.
+fn has_control_byte(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let control_in = |chunk: &[u8]| {
+        <[u8; 8]>::try_from(chunk).is_ok_and(|word| {
+            let word = u64::from_le_bytes(word);
+            word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS != 0
+        })
+    };
+    words.by_ref().any(control_in) || words.remainder().iter().any(|&byte| byte < 0x20)
+}
+
 /// Appends `text` as a JSON string, escaped as serde_json does.
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut clean_from = 0;
+    if bytes.len() >= VECTOR_SEARCH_MIN_LEN && !has_control_byte(bytes) {
+        // Long text without control characters: only the quote and the backslash to escape,
+        // found by memchr's vector search (its setup costs more than it saves on short keys).
+        for special in memchr::memchr2_iter(b'"', b'\\', bytes) {
+            out.extend_from_slice(bytes.get(clean_from..special).unwrap_or_default());
+            out.push(b'\\');
+            out.push(bytes.get(special).copied().unwrap_or_default());
+            clean_from = special + 1;
+        }
+        out.extend_from_slice(bytes.get(clean_from..).unwrap_or_default());
+        out.push(b'"');
+        return;
+    }
     let mut at = 0;
     while let Some(candidate) = next_candidate(bytes, at) {
         // A candidate is exact for `"`, `\` and bytes below 0x20; bytes the word trick
@@ -180,6 +208,28 @@ mod tests {
                     same_as_serde(&Value::String(text));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn text_without_control_characters_matches_serde_json() {
+        // The memchr path: quotes and backslashes anywhere, several in a row, at both ends.
+        let pieces = [
+            "\"",
+            "\\",
+            "a",
+            "é",
+            "日本",
+            " ",
+            "\u{7f}",
+            "\\\"",
+            "GET /x?y=\"z\"",
+        ];
+        for length in 0..60 {
+            let text: String = (0..length)
+                .map(|i| pieces[(i * 7 + length) % pieces.len()])
+                .collect();
+            same_as_serde(&Value::String(text));
         }
     }
 
