@@ -120,12 +120,17 @@ mod tests {
 
     #[test]
     fn a_ticket_dropped_unused_passes_its_turn() {
-        let order = BatchOrder::default();
+        // Leaked, so the waiting thread may outlive a failed test instead of hanging it.
+        let order: &'static BatchOrder = Box::leak(Box::default());
         let first = order.ticket();
         let second = order.ticket();
         drop(first);
-        drop(second.wait_turn());
-        let third = order.ticket();
-        drop(third.wait_turn());
+        let (turns, turn_came) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(second.wait_turn());
+            drop(order.ticket().wait_turn());
+            turns.send(()).unwrap();
+        });
+        assert!(turn_came.recv_timeout(Duration::from_secs(5)).is_ok());
     }
 }

@@ -110,10 +110,12 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
         // Long text without control characters: only the quote and the backslash to escape,
         // found by memchr's vector search (its setup costs more than it saves on short keys).
         for special in memchr::memchr2_iter(b'"', b'\\', bytes) {
-            out.extend_from_slice(bytes.get(clean_from..special).unwrap_or_default());
-            out.push(b'\\');
-            out.push(bytes.get(special).copied().unwrap_or_default());
-            clean_from = special + 1;
+            let byte = bytes.get(special).copied().unwrap_or_default();
+            if let Some(escape) = escape(byte) {
+                out.extend_from_slice(bytes.get(clean_from..special).unwrap_or_default());
+                escape.write(out, byte);
+                clean_from = special + 1;
+            }
         }
         out.extend_from_slice(bytes.get(clean_from..).unwrap_or_default());
         out.push(b'"');

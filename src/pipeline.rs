@@ -407,9 +407,7 @@ fn run_worker(
     // Batches the outputs are done with come back here to be freed (see FilteredEvents).
     let (used_events, returned_events) = std::sync::mpsc::channel::<Vec<Event>>();
     loop {
-        for events in returned_events.try_iter() {
-            drop(events);
-        }
+        returned_events.try_iter().for_each(drop);
         let next = match channels.batches.lock() {
             Ok(mut guard) => guard
                 .blocking_recv()
