@@ -51,9 +51,9 @@ impl FieldPath {
                 let inner = rest
                     .strip_prefix('[')
                     .ok_or_else(|| error("expected `[` after `]`"))?;
-                let end = inner.find(']').ok_or_else(|| error("missing `]`"))?;
-                keys.push(inner[..end].to_string());
-                rest = &inner[end + 1..];
+                let (key, after) = inner.split_once(']').ok_or_else(|| error("missing `]`"))?;
+                keys.push(key.to_string());
+                rest = after;
             }
             keys
         } else {
@@ -63,6 +63,14 @@ impl FieldPath {
             return Err(error("empty key"));
         }
         Ok(FieldPath { keys: keys.into() })
+    }
+
+    /// The path of `keys`, written in the code (`&["user_agent", "original"]`): unlike
+    /// [`FieldPath::parse`], which paths from configuration go through, it does not check them.
+    pub fn from_keys(keys: &[&str]) -> FieldPath {
+        FieldPath {
+            keys: keys.iter().map(|key| key.to_string()).collect(),
+        }
     }
 
     /// The keys from the root down.
@@ -279,6 +287,14 @@ mod tests {
             json!({"http": {"request": {"method": "GET"}}})
                 .as_object()
                 .unwrap()
+        );
+    }
+
+    #[test]
+    fn from_keys_gives_the_path_parse_gives() {
+        assert_eq!(
+            FieldPath::from_keys(&["user_agent", "original"]),
+            path("user_agent.original")
         );
     }
 

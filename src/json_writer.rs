@@ -150,12 +150,20 @@ impl Escape {
         match self {
             Escape::Short(escaped) => out.extend_from_slice(escaped),
             Escape::Unicode => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 0xf)]);
+                out.push(hex_digit(byte >> 4));
+                out.push(hex_digit(byte & 0xf));
             }
         }
+    }
+}
+
+/// The lowercase hex digit of `nibble` (0..=15).
+fn hex_digit(nibble: u8) -> u8 {
+    if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'a' + (nibble - 10)
     }
 }
 

@@ -327,7 +327,7 @@ fn screen_lines(frame: &LiveFrame, source: &str, width: usize, height: usize) ->
         ("Top referrers", frame.top_referrers.as_slice()),
         ("Top user agents", frame.top_user_agents.as_slice()),
     ];
-    let blocks = table_blocks(width);
+    let blocks = table_blocks(width, tables);
     let longest = tables.iter().map(|(_, entries)| entries.len()).max();
     let tail_reserve = remaining * 2 / 5;
     let table_rows = ((remaining - tail_reserve) / blocks.len())
@@ -339,7 +339,7 @@ fn screen_lines(frame: &LiveFrame, source: &str, width: usize, height: usize) ->
             let column_width = width.saturating_sub(2 * (columns - 1)) / columns;
             let drawn: Vec<Vec<Line>> = block
                 .iter()
-                .map(|&index| table(tables[index].0, tables[index].1, table_rows, column_width))
+                .map(|&(title, entries)| table(title, entries, table_rows, column_width))
                 .collect();
             for row in 0..=table_rows {
                 let mut line = Line::new();
@@ -347,7 +347,9 @@ fn screen_lines(frame: &LiveFrame, source: &str, width: usize, height: usize) ->
                     if column > 0 {
                         line = line.push("  ", Style::Plain);
                     }
-                    line.spans.extend(cells[row].spans.iter().cloned());
+                    if let Some(cell) = cells.get(row) {
+                        line.spans.extend(cell.spans.iter().cloned());
+                    }
                 }
                 lines.push(line);
             }
@@ -367,8 +369,7 @@ fn screen_lines(frame: &LiveFrame, source: &str, width: usize, height: usize) ->
     }
     if error_rows > 0 {
         lines.push(Line::new().push("Recent errors", Style::Bold));
-        let latest = &frame.recent_errors[frame.recent_errors.len() - error_rows..];
-        lines.extend(latest.iter().map(live_line));
+        lines.extend(last(&frame.recent_errors, error_rows).iter().map(live_line));
     }
     if tail_rows > 0 {
         lines.push(
@@ -379,22 +380,28 @@ fn screen_lines(frame: &LiveFrame, source: &str, width: usize, height: usize) ->
         if frame.tail.is_empty() {
             lines.push(Line::new().push("no lines in the newest second", Style::Dim));
         } else {
-            let latest = &frame.tail[frame.tail.len() - tail_rows..];
-            lines.extend(latest.iter().map(live_line));
+            lines.extend(last(&frame.tail, tail_rows).iter().map(live_line));
         }
     }
     lines
 }
 
-/// How the three top tables are arranged: indexes into (URLs, referrers, user agents), one
-/// inner list per block of rows, side by side within a block.
-fn table_blocks(width: usize) -> Vec<Vec<usize>> {
+/// The last `count` of `items` (all of them when there are fewer).
+fn last<T>(items: &[T], count: usize) -> &[T] {
+    items
+        .get(items.len().saturating_sub(count)..)
+        .unwrap_or(items)
+}
+
+/// How the three top tables (URLs, referrers, user agents) are arranged: one inner list per
+/// block of rows, side by side within a block.
+fn table_blocks<T: Copy>(width: usize, [urls, referrers, agents]: [T; 3]) -> Vec<Vec<T>> {
     if width >= 120 {
-        vec![vec![0, 1, 2]]
+        vec![vec![urls, referrers, agents]]
     } else if width >= 60 {
-        vec![vec![0], vec![1, 2]]
+        vec![vec![urls], vec![referrers, agents]]
     } else {
-        vec![vec![0], vec![1], vec![2]]
+        vec![vec![urls], vec![referrers], vec![agents]]
     }
 }
 
@@ -472,7 +479,8 @@ fn sparkline(series: &[u64], width: usize) -> String {
             .map(|bucket| {
                 let start = bucket * series.len() / width;
                 let end = ((bucket + 1) * series.len() / width).max(start + 1);
-                series[start..end].iter().copied().max().unwrap_or(0)
+                let bucket = series.get(start..end).unwrap_or_default();
+                bucket.iter().copied().max().unwrap_or(0)
             })
             .collect()
     };
@@ -484,7 +492,8 @@ fn sparkline(series: &[u64], width: usize) -> String {
                 ' '
             } else {
                 let level = (u128::from(value) * 8).div_ceil(peak).clamp(1, 8);
-                BARS[usize::try_from(level - 1).unwrap_or(7)]
+                let level = usize::try_from(level - 1).unwrap_or(BARS.len() - 1);
+                BARS.get(level).copied().unwrap_or('█')
             }
         })
         .collect()
@@ -632,17 +641,19 @@ fn percent(part: u64, whole: u64) -> String {
 
 /// `512 B/s`, `1.2 KB/s`, `3.4 MB/s` (decimal units).
 fn byte_rate(bytes_per_second: u64) -> String {
-    const UNITS: [&str; 5] = ["KB/s", "MB/s", "GB/s", "TB/s", "PB/s"];
     if bytes_per_second < 1000 {
         return format!("{bytes_per_second} B/s");
     }
     let mut value = bytes_per_second as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 999.95 && unit + 1 < UNITS.len() {
+    let mut unit = "KB/s";
+    for larger in ["MB/s", "GB/s", "TB/s", "PB/s"] {
+        if value < 999.95 {
+            break;
+        }
         value /= 1000.0;
-        unit += 1;
+        unit = larger;
     }
-    format!("{value:.1} {}", UNITS[unit])
+    format!("{value:.1} {unit}")
 }
 
 /// `text` without what could move the cursor, recolour or reorder the terminal: escape

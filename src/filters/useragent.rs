@@ -36,8 +36,8 @@ pub struct UseragentConfig {
 impl Default for UseragentConfig {
     fn default() -> Self {
         UseragentConfig {
-            source: FieldPath::parse("user_agent.original").expect("a valid constant path"),
-            target: FieldPath::parse("user_agent").expect("a valid constant path"),
+            source: FieldPath::from_keys(&["user_agent", "original"]),
+            target: FieldPath::from_keys(&["user_agent"]),
             cache_size: 1000,
         }
     }

@@ -234,10 +234,9 @@ fn parse_notification(body: &str) -> Result<Notification, String> {
         return Ok(Notification::Test);
     }
     if value.get("detail-type").and_then(Value::as_str) == Some("Object Created") {
-        let detail = &value["detail"];
         return match (
-            detail["bucket"]["name"].as_str(),
-            detail["object"]["key"].as_str(),
+            value.pointer("/detail/bucket/name").and_then(Value::as_str),
+            value.pointer("/detail/object/key").and_then(Value::as_str),
         ) {
             (Some(bucket), Some(key)) => Ok(Notification::Objects(vec![ObjectRef {
                 bucket: bucket.to_string(),
@@ -254,15 +253,16 @@ fn parse_notification(body: &str) -> Result<Notification, String> {
     };
     let mut objects = Vec::new();
     for record in records {
-        let created = record["eventName"]
-            .as_str()
+        let created = record
+            .get("eventName")
+            .and_then(Value::as_str)
             .is_some_and(|name| name.starts_with("ObjectCreated:"));
         if !created {
             continue;
         }
         match (
-            record["s3"]["bucket"]["name"].as_str(),
-            record["s3"]["object"]["key"].as_str(),
+            record.pointer("/s3/bucket/name").and_then(Value::as_str),
+            record.pointer("/s3/object/key").and_then(Value::as_str),
         ) {
             (Some(bucket), Some(key)) => objects.push(ObjectRef {
                 bucket: bucket.to_string(),

@@ -89,8 +89,10 @@ impl Setup {
             "priority": TEMPLATE_PRIORITY,
             "_meta": { "managed_by": "logpipe" },
         });
-        if self.data_stream {
-            template["data_stream"] = json!({});
+        if self.data_stream
+            && let Some(fields) = template.as_object_mut()
+        {
+            fields.insert("data_stream".to_string(), json!({}));
         }
         done.push(
             put_if_changed(client, TemplateKind::Index, &self.template_name, template).await?,
@@ -130,13 +132,13 @@ impl Setup {
                 error,
             })?;
         let answer: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-        if answer["success"] == json!(false) {
+        if answer.get("success") == Some(&Value::Bool(false)) {
             return Err(SetupError::Request {
                 what: "importing the Kibana dashboard".to_string(),
                 error: RequestError::Status {
                     url,
                     status: response.status,
-                    body: answer["errors"].to_string(),
+                    body: answer.get("errors").unwrap_or(&Value::Null).to_string(),
                 },
             });
         }
@@ -151,17 +153,18 @@ impl Setup {
 pub fn index_pattern(index: &str) -> String {
     let mut pattern = String::with_capacity(index.len());
     let mut rest = index;
-    while let Some(start) = rest.find("%{") {
-        pattern.push_str(&rest[..start]);
-        match rest[start..].find('}') {
-            Some(end) => {
+    while let Some((before, reference)) = rest.split_once("%{") {
+        pattern.push_str(before);
+        match reference.split_once('}') {
+            Some((_, after)) => {
                 if !pattern.ends_with('*') {
                     pattern.push('*');
                 }
-                rest = &rest[start + end + 1..];
+                rest = after;
             }
             None => {
-                pattern.push_str(&rest[start..]);
+                pattern.push_str("%{");
+                pattern.push_str(reference);
                 rest = "";
             }
         }
@@ -205,7 +208,15 @@ async fn put_if_changed(
     mut body: Value,
 ) -> Result<String, SetupError> {
     let hash = format!("{:016x}", fnv1a(body.to_string().as_bytes()));
-    body["_meta"]["logpipe_hash"] = json!(hash);
+    // The templates are JSON objects (the bundled one and the one `Setup::run` builds).
+    if let Some(fields) = body.as_object_mut() {
+        match fields.entry("_meta").or_insert_with(|| json!({})) {
+            Value::Object(meta) => {
+                meta.insert("logpipe_hash".to_string(), json!(hash));
+            }
+            other => *other = json!({ "logpipe_hash": hash }),
+        }
+    }
     let path = format!("/{}/{name}", kind.api());
     let path = path.as_str();
     let installed = match client
@@ -223,12 +234,18 @@ async fn put_if_changed(
     };
     // The GET answer: `{"index_templates": [{"name": …, "index_template": {…}}]}`.
     let entry_key = kind.api().trim_start_matches('_');
-    let same = installed[format!("{entry_key}s")]
-        .as_array()
+    let same = installed
+        .get(format!("{entry_key}s"))
+        .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter(|entry| entry["name"] == json!(name))
-        .any(|entry| entry[entry_key]["_meta"]["logpipe_hash"] == json!(hash));
+        .filter(|entry| entry.get("name").and_then(Value::as_str) == Some(name))
+        .any(|entry| {
+            let installed_hash = entry
+                .get(entry_key)
+                .and_then(|template| template.pointer("/_meta/logpipe_hash"));
+            installed_hash.and_then(Value::as_str) == Some(hash.as_str())
+        });
     let kind = kind.label();
     if same {
         return Ok(format!("{kind} `{name}` is up to date"));
