@@ -1,6 +1,7 @@
 //! Durable checkpoints: one JSON file per input under `data_dir/checkpoints/`, holding a
 //! versioned state the input defines. Written atomically (temp file, fsync, rename).
 
+use crate::private_fs;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -97,9 +98,9 @@ impl CheckpointFile {
             reason: error.to_string(),
         })?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(|source| self.io(source))?;
+        private_fs::create_dir(dir).map_err(|source| self.io(source))?;
         let temp = self.path.with_extension("json.tmp");
-        let mut file = fs::File::create(&temp).map_err(|source| self.io(source))?;
+        let mut file = private_fs::create_file(&temp).map_err(|source| self.io(source))?;
         file.write_all(&bytes).map_err(|source| self.io(source))?;
         file.sync_all().map_err(|source| self.io(source))?;
         fs::rename(&temp, &self.path).map_err(|source| self.io(source))?;

@@ -38,7 +38,21 @@ pub struct PipelineConfig {
     pub outputs: Vec<OutputSpec>,
     /// `[api]`: the monitoring API and live view.
     pub api: ApiSettings,
+    /// Secret options whose value is written in the file itself rather than taken from the
+    /// environment (`output[0].password`, line 12), for [`PipelineConfig::security_warnings`].
+    pub literal_secrets: Vec<String>,
 }
+
+/// Options whose values are secrets: written literally in a file others can read, they warn.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "api_key",
+    "bearer_token",
+    "auth_token",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+];
 
 /// `[api]`: the monitoring HTTP API (`/`, `/stats`, `/metrics`, `/health`) and the live
 /// view (`/live`), served while `run` runs.
@@ -337,6 +351,7 @@ impl PipelineConfig {
             file: file.to_path_buf(),
             settings,
             api,
+            literal_secrets: loader.literal_secrets,
             inputs: inputs
                 .into_iter()
                 .map(|(id, (config, codec))| InputSpec { id, config, codec })
@@ -363,6 +378,43 @@ impl PipelineConfig {
             .data_dir
             .clone()
             .unwrap_or_else(|| self.config_dir().join("data"))
+    }
+
+    /// What in this pipeline weakens its security, one sentence each with the fix: a secret
+    /// written in a file every user can read, and certificates not checked.
+    pub fn security_warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let mode = std::fs::metadata(&self.file).map_or(0, |metadata| {
+            std::os::unix::fs::PermissionsExt::mode(&metadata.permissions())
+        });
+        if mode & 0o004 != 0 && !self.literal_secrets.is_empty() {
+            warnings.push(format!(
+                "{} is readable by every user (mode {:o}) and holds secrets in {}: `chmod 600` it, or take them from the environment (`password = \"${{ES_PASSWORD}}\"`)",
+                self.file.display(),
+                mode & 0o777,
+                self.literal_secrets.join(", ")
+            ));
+        }
+        if let Some(listen) = self.api.listen
+            && self.api.enabled
+            && !listen.ip().is_loopback()
+            && self.api.auth_token.is_none()
+        {
+            warnings.push(format!(
+                "[api] listen = \"{listen}\" without auth_token: everyone who can reach this address sees the live traffic (client addresses, URLs); set auth_token = \"${{LOGPIPE_API_TOKEN}}\" or listen on 127.0.0.1"
+            ));
+        }
+        for output in &self.outputs {
+            if let OutputConfig::Elasticsearch(settings) = &output.config
+                && !settings.tls_verify
+            {
+                warnings.push(format!(
+                    "output `{}`: tls_verify = false: the certificate of elasticsearch is NOT checked; anyone on the network path can read and change this traffic",
+                    output.id
+                ));
+            }
+        }
+        warnings
     }
 
     /// Whether every input finishes by itself, so `run` exits when all is delivered.
@@ -450,6 +502,7 @@ struct Loader<'a> {
     text: &'a str,
     spans: Option<toml::Spanned<DeTable<'a>>>,
     errors: Vec<ConfigError>,
+    literal_secrets: Vec<String>,
 }
 
 impl<'a> Loader<'a> {
@@ -459,6 +512,7 @@ impl<'a> Loader<'a> {
             text,
             spans: DeTable::parse(text).ok(),
             errors: Vec::new(),
+            literal_secrets: Vec::new(),
         }
     }
 
@@ -547,13 +601,16 @@ impl<'a> Loader<'a> {
         env: &impl Fn(&str) -> Option<String>,
     ) {
         match value {
-            Value::String(text) => match interpolate::interpolate(text, env) {
-                Ok(replaced) => *text = replaced,
-                Err(error) => {
-                    let message = format!("`{}`: {error}", display_path(at));
-                    self.error(at, None, message);
+            Value::String(text) => {
+                self.note_literal_secret(text, at);
+                match interpolate::interpolate(text, env) {
+                    Ok(replaced) => *text = replaced,
+                    Err(error) => {
+                        let message = format!("`{}`: {error}", display_path(at));
+                        self.error(at, None, message);
+                    }
                 }
-            },
+            }
             Value::Array(items) => {
                 for (index, item) in items.iter_mut().enumerate() {
                     at.push(Step::Index(index));
@@ -563,6 +620,25 @@ impl<'a> Loader<'a> {
             }
             Value::Table(table) => self.interpolate_table(table, at, env),
             _ => {}
+        }
+    }
+
+    /// Records `at` when it is a secret option whose value (before `${VAR}` is replaced) is
+    /// not wholly taken from the environment: characters of its own, or a `:-` default.
+    fn note_literal_secret(&mut self, text: &str, at: &[Step]) {
+        let is_secret =
+            matches!(at.last(), Some(Step::Key(name)) if SECRET_KEYS.contains(&name.as_str()));
+        // Every variable empty leaves the characters of its own; every variable unset leaves
+        // the `:-` defaults.
+        let left = |lookup: fn(&str) -> Option<String>| {
+            interpolate::interpolate(text, lookup).unwrap_or_default()
+        };
+        let in_file = !left(|_| Some(String::new())).is_empty() || !left(|_| None).is_empty();
+        if is_secret && in_file {
+            let line = self.locate(at).map(|offset| self.line_column(offset).0);
+            let line = line.map_or_else(String::new, |line| format!(" (line {line})"));
+            self.literal_secrets
+                .push(format!("`{}`{line}", display_path(at)));
         }
     }
 
@@ -880,6 +956,30 @@ mod tests {
         assert_eq!(
             found[0],
             "/etc/logpipe/p.toml:2:1: pipeline: `workers` must be at least 1"
+        );
+    }
+
+    #[test]
+    fn secrets_are_hidden_in_debug_and_the_literal_ones_are_located() {
+        let text = "[api]\nauth_token = \"${TOKEN}\"\n\
+            [[input]]\ntype = \"s3\"\nbucket = \"b\"\naccess_key_id = \"AKIA-SECRET\"\n\
+            secret_access_key = \"${AWS_SECRET:-fallback-SECRET}\"\n\
+            [[output]]\ntype = \"elasticsearch\"\nuser = \"elastic\"\npassword = \"pw-SECRET\"\n\
+            api_key = \"${API_KEY}\"\nbearer_token = \"prefix-${TOKEN}\"\n";
+        let config = PipelineConfig::parse(Path::new("/etc/logpipe/p.toml"), text, |name| {
+            (name != "LOGPIPE_DATA_DIR").then(|| format!("{name}-SECRET-from-env"))
+        })
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+        assert_eq!(
+            config.literal_secrets,
+            [
+                "`input[0].access_key_id` (line 6)",
+                "`input[0].secret_access_key` (line 7)",
+                "`output[0].bearer_token` (line 13)",
+                "`output[0].password` (line 11)",
+            ]
         );
     }
 }

@@ -1,6 +1,8 @@
 //! logpipe: a log-ingestion pipeline. Inputs read lines, filters enrich events, outputs
 //! deliver them; see DESIGN.md for how batches and acknowledgements move between them.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 pub mod api;
 pub mod batch;
 pub mod batch_order;
@@ -17,6 +19,7 @@ pub mod live;
 pub mod lock;
 pub mod outputs;
 pub mod pipeline;
+pub mod private_fs;
 pub mod run_lock;
 pub mod stats;
 pub mod template;

@@ -1,6 +1,8 @@
 //! The `logpipe` command line: parses arguments, calls into the library, maps errors to
 //! exit codes (0 ok, 1 invalid pipeline or failed run, 2 usage).
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -140,6 +142,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
@@ -158,6 +161,9 @@ fn load(
             None
         }
         Ok(mut config) => {
+            for warning in config.security_warnings() {
+                tracing::warn!("{warning}");
+            }
             if once {
                 for input in &mut config.inputs {
                     input.config.set_once();

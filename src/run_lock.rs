@@ -2,8 +2,9 @@
 //! while the pipeline runs and released by the kernel however the process ends. Two cron runs
 //! that overlap cannot both read the same inputs and write the same checkpoints.
 
+use crate::private_fs;
 use serde::Deserialize;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -49,8 +50,8 @@ impl RunLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(data_dir).map_err(error)?;
-        let mut file = OpenOptions::new()
+        private_fs::create_dir(data_dir).map_err(error)?;
+        let mut file = private_fs::open_options()
             .read(true)
             .write(true)
             .create(true)

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use health::HealthWatch;
 use serde::Deserialize;
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,7 +124,9 @@ impl ApiServer {
             .with_state(state);
         tracing::info!("monitoring API on http://{}", self.address);
         let announced = address_file(&data_dir);
-        if let Err(error) = std::fs::write(&announced, format!("http://{}\n", self.address)) {
+        let written = crate::private_fs::create_file(&announced)
+            .and_then(|mut file| writeln!(file, "http://{}", self.address));
+        if let Err(error) = written {
             tracing::warn!("cannot write {}: {error}", announced.display());
         }
         let served = axum::serve(self.listener, app)

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `count` nginx combined lines, each unique (the request path carries its number).
-fn combined_lines(count: usize) -> String {
+pub(crate) fn combined_lines(count: usize) -> String {
     let statuses = [200, 200, 200, 304, 404, 500, 301, 200];
     (0..count)
         .map(|i| {
@@ -307,7 +307,7 @@ fn a_crash_and_restart_with_fingerprint_ids_indexes_every_line_once() {
 }
 
 /// Resident memory of a process in MiB, from /proc.
-fn rss_mib(pid: u32) -> f64 {
+pub(crate) fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()

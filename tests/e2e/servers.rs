@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -248,19 +248,57 @@ pub enum Fault {
     Down,
     /// Answer every request with this status and an error body.
     Status(u16),
+    /// Answer every `_bulk` request with HTTP 200 and a bulk response whose every item has
+    /// this status (`"errors": true`), one item per action line of the request, as
+    /// Elasticsearch does under indexing pressure (429, `es_rejected_execution_exception`).
+    /// Nothing is indexed. Other requests pass.
+    ItemStatus(u16),
+    /// Like `ItemStatus` for every second item of each `_bulk` (the 2nd, 4th, …); the other
+    /// items are passed to the upstream and answered as it answers them: a cluster under
+    /// pressure that takes part of a request.
+    SomeItemStatus(u16),
+    /// Pass each request to the upstream (so a `_bulk` is indexed), then send only the
+    /// answer's head and half of its body, and close the connection.
+    CutMidResponse,
+    /// Wait this long before passing each request on (a slow server).
+    Slow(Duration),
 }
 
 /// An HTTP proxy in front of a server that injects faults, and counts requests by path.
 pub struct FaultProxy {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    fault: Arc<AtomicU16>,
-    down: Arc<AtomicBool>,
+    fault: Arc<Mutex<Fault>>,
     /// Requests seen (all, including refused ones).
     pub requests: Arc<AtomicUsize>,
     /// `_bulk` requests passed to the upstream.
     pub bulk_forwarded: Arc<AtomicUsize>,
+    /// Items (documents) of the `_bulk` requests passed to the upstream.
+    pub bulk_items_forwarded: Arc<AtomicUsize>,
+    /// `_bulk` requests a fault was applied to (refused, answered with item errors, cut or
+    /// delayed); connections closed by `Down` before a request was read are not counted.
+    pub bulk_faulted: Arc<AtomicUsize>,
+    /// Requests being passed on without a fault right now (taken before a fault was set,
+    /// or not `_bulk` under the item faults): once it is 0 after `set`, every later
+    /// `_bulk` answer has the fault.
+    pub passing: Arc<AtomicUsize>,
     stopped: Arc<AtomicBool>,
+}
+
+/// The counters a proxy connection updates.
+#[derive(Clone)]
+struct ProxyCounters {
+    requests: Arc<AtomicUsize>,
+    bulk_forwarded: Arc<AtomicUsize>,
+    bulk_items_forwarded: Arc<AtomicUsize>,
+    bulk_faulted: Arc<AtomicUsize>,
+    passing: Arc<AtomicUsize>,
+}
+
+fn current(fault: &Mutex<Fault>) -> Fault {
+    *fault
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl FaultProxy {
@@ -270,20 +308,24 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let proxy = FaultProxy {
             url,
-            fault: Arc::new(AtomicU16::new(0)),
-            down: Arc::new(AtomicBool::new(false)),
+            fault: Arc::new(Mutex::new(Fault::None)),
             requests: Arc::default(),
             bulk_forwarded: Arc::default(),
+            bulk_items_forwarded: Arc::default(),
+            bulk_faulted: Arc::default(),
+            passing: Arc::default(),
             stopped: Arc::default(),
         };
         let upstream = upstream.to_string();
-        let (fault, down, requests, bulk, stopped) = (
-            Arc::clone(&proxy.fault),
-            Arc::clone(&proxy.down),
-            Arc::clone(&proxy.requests),
-            Arc::clone(&proxy.bulk_forwarded),
-            Arc::clone(&proxy.stopped),
-        );
+        let fault = Arc::clone(&proxy.fault);
+        let stopped = Arc::clone(&proxy.stopped);
+        let counters = ProxyCounters {
+            requests: Arc::clone(&proxy.requests),
+            bulk_forwarded: Arc::clone(&proxy.bulk_forwarded),
+            bulk_items_forwarded: Arc::clone(&proxy.bulk_items_forwarded),
+            bulk_faulted: Arc::clone(&proxy.bulk_faulted),
+            passing: Arc::clone(&proxy.passing),
+        };
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
@@ -291,20 +333,13 @@ impl FaultProxy {
                     std::thread::sleep(Duration::from_millis(5));
                     continue;
                 };
-                if down.load(Ordering::Relaxed) {
+                if current(&fault) == Fault::Down {
                     drop(client);
                     continue;
                 }
-                let (upstream, fault, down, requests, bulk) = (
-                    upstream.clone(),
-                    Arc::clone(&fault),
-                    Arc::clone(&down),
-                    Arc::clone(&requests),
-                    Arc::clone(&bulk),
-                );
-                std::thread::spawn(move || {
-                    serve_connection(client, &upstream, &fault, &down, &requests, &bulk)
-                });
+                let (upstream, fault, counters) =
+                    (upstream.clone(), Arc::clone(&fault), counters.clone());
+                std::thread::spawn(move || serve_connection(client, &upstream, &fault, &counters));
             }
         });
         proxy
@@ -312,17 +347,10 @@ impl FaultProxy {
 
     /// Sets what happens to the next requests.
     pub fn set(&self, fault: Fault) {
-        match fault {
-            Fault::None => {
-                self.down.store(false, Ordering::Relaxed);
-                self.fault.store(0, Ordering::Relaxed);
-            }
-            Fault::Down => self.down.store(true, Ordering::Relaxed),
-            Fault::Status(status) => {
-                self.down.store(false, Ordering::Relaxed);
-                self.fault.store(status, Ordering::Relaxed);
-            }
-        }
+        *self
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fault;
     }
 }
 
@@ -387,10 +415,8 @@ pub fn read_request(reader: &mut BufReader<TcpStream>) -> Option<RawRequest> {
 fn serve_connection(
     client: TcpStream,
     upstream: &str,
-    fault: &AtomicU16,
-    down: &AtomicBool,
-    requests: &AtomicUsize,
-    bulk: &AtomicUsize,
+    fault: &Mutex<Fault>,
+    counters: &ProxyCounters,
 ) {
     let _ = client.set_nonblocking(false);
     let mut writer = match client.try_clone() {
@@ -399,32 +425,216 @@ fn serve_connection(
     };
     let mut reader = BufReader::new(client);
     while let Some(request) = read_request(&mut reader) {
-        requests.fetch_add(1, Ordering::Relaxed);
-        if down.load(Ordering::Relaxed) {
-            return;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        let is_bulk = request.request_line.contains("/_bulk");
+        let fault = current(fault);
+        if is_bulk && fault != Fault::None && fault != Fault::Down {
+            counters.bulk_faulted.fetch_add(1, Ordering::Relaxed);
         }
-        let status = fault.load(Ordering::Relaxed);
-        if status != 0 {
-            let body = format!(
-                r#"{{"error":{{"type":"injected","reason":"fault proxy"}},"status":{status}}}"#
-            );
-            let answer = format!(
-                "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if writer.write_all(answer.as_bytes()).is_err() {
+        let answer = match fault {
+            Fault::Down => return,
+            Fault::Status(status) => {
+                let body = format!(
+                    r#"{{"error":{{"type":"injected","reason":"fault proxy"}},"status":{status}}}"#
+                );
+                json_answer(status, &body)
+            }
+            Fault::ItemStatus(status) if is_bulk => {
+                let items = bulk_items(&request);
+                let answers: Vec<Value> =
+                    items.iter().map(|item| item_error(item, status)).collect();
+                json_answer(200, &bulk_answer(answers))
+            }
+            Fault::SomeItemStatus(status) if is_bulk => {
+                // Even items go to the upstream in one request of their own; odd ones are
+                // refused. The answer has one item per item sent, in order.
+                let items = bulk_items(&request);
+                let (passed, refused): (Vec<_>, Vec<_>) =
+                    items.iter().enumerate().partition(|(at, _)| at % 2 == 0);
+                let body: String = passed.iter().map(|(_, item)| item.lines.as_str()).collect();
+                counters.bulk_forwarded.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .bulk_items_forwarded
+                    .fetch_add(passed.len(), Ordering::Relaxed);
+                let Some(answer) = forward(upstream, &request.with_plain_body(body.into_bytes()))
+                else {
+                    return;
+                };
+                let upstream_items = answer_body(&answer)
+                    .and_then(|body| serde_json::from_slice::<Value>(body).ok())
+                    .and_then(|body| body["items"].as_array().cloned())
+                    .unwrap_or_default();
+                if upstream_items.len() != passed.len() {
+                    return;
+                }
+                let mut upstream_items = upstream_items.into_iter();
+                let mut refused = refused.into_iter().peekable();
+                let answers: Vec<Value> = (0..items.len())
+                    .filter_map(|at| match refused.peek() {
+                        Some((next, item)) if *next == at => {
+                            let error = item_error(item, status);
+                            refused.next();
+                            Some(error)
+                        }
+                        _ => upstream_items.next(),
+                    })
+                    .collect();
+                json_answer(200, &bulk_answer(answers))
+            }
+            Fault::CutMidResponse => {
+                if is_bulk {
+                    counters.count_forwarded(&request);
+                }
+                let Some(answer) = forward(upstream, &request) else {
+                    return;
+                };
+                let text = String::from_utf8_lossy(&answer);
+                let head = text.find("\r\n\r\n").map_or(answer.len(), |at| at + 4);
+                let cut = head + (answer.len() - head) / 2;
+                let _ = writer.write_all(&answer[..cut]);
+                let _ = writer.flush();
+                let _ = writer.shutdown(std::net::Shutdown::Both);
                 return;
             }
-            continue;
-        }
-        if request.request_line.contains("/_bulk") {
-            bulk.fetch_add(1, Ordering::Relaxed);
-        }
-        let Some(answer) = forward(upstream, &request) else {
-            return;
+            Fault::Slow(delay) => {
+                std::thread::sleep(delay);
+                if is_bulk {
+                    counters.count_forwarded(&request);
+                }
+                let Some(answer) = forward(upstream, &request) else {
+                    return;
+                };
+                answer
+            }
+            Fault::None | Fault::ItemStatus(_) | Fault::SomeItemStatus(_) => {
+                if is_bulk {
+                    counters.count_forwarded(&request);
+                }
+                counters.passing.fetch_add(1, Ordering::Relaxed);
+                let answered = forward(upstream, &request)
+                    .is_some_and(|answer| writer.write_all(&answer).is_ok());
+                counters.passing.fetch_sub(1, Ordering::Relaxed);
+                if !answered {
+                    return;
+                }
+                continue;
+            }
         };
         if writer.write_all(&answer).is_err() {
             return;
+        }
+    }
+}
+
+impl ProxyCounters {
+    fn count_forwarded(&self, request: &RawRequest) {
+        self.bulk_forwarded.fetch_add(1, Ordering::Relaxed);
+        self.bulk_items_forwarded
+            .fetch_add(bulk_items(request).len(), Ordering::Relaxed);
+    }
+}
+
+/// An HTTP/1.1 answer with a JSON body.
+fn json_answer(status: u16, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        if status == 200 { "OK" } else { "Injected" },
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The body of an HTTP answer (after the head), if it has one.
+fn answer_body(answer: &[u8]) -> Option<&[u8]> {
+    let at = answer.windows(4).position(|window| window == b"\r\n\r\n")?;
+    answer.get(at + 4..)
+}
+
+/// One item of a bulk request: its action, its metadata and its lines (action and document,
+/// each with its newline).
+struct BulkItem {
+    action: String,
+    meta: Value,
+    lines: String,
+}
+
+/// The items of a bulk request body (NDJSON: an action line, then, but for `delete`, a
+/// document line), gzip-decoded when the request says so.
+fn bulk_items(request: &RawRequest) -> Vec<BulkItem> {
+    let mut body = Vec::new();
+    if request
+        .header("content-encoding")
+        .is_some_and(|encoding| encoding.eq_ignore_ascii_case("gzip"))
+    {
+        let _ = flate2::read::GzDecoder::new(&request.body[..]).read_to_end(&mut body);
+    } else {
+        body.clone_from(&request.body);
+    }
+    let text = String::from_utf8_lossy(&body);
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let mut items = Vec::new();
+    while let Some(line) = lines.next() {
+        let parsed: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+        let Some((action, meta)) = parsed.as_object().and_then(|object| object.iter().next())
+        else {
+            continue;
+        };
+        let mut item_lines = format!("{line}\n");
+        if action != "delete"
+            && let Some(document) = lines.next()
+        {
+            item_lines.push_str(document);
+            item_lines.push('\n');
+        }
+        items.push(BulkItem {
+            action: action.clone(),
+            meta: meta.clone(),
+            lines: item_lines,
+        });
+    }
+    items
+}
+
+/// The answer to one bulk item refused with `status`, as Elasticsearch writes it (429:
+/// `es_rejected_execution_exception`).
+fn item_error(item: &BulkItem, status: u16) -> Value {
+    let mut answer = serde_json::json!({
+        "_index": item.meta.get("_index").cloned().unwrap_or(Value::Null),
+        "status": status,
+        "error": {
+            "type": if status == 429 { "es_rejected_execution_exception" } else { "injected" },
+            "reason": "rejected by the fault proxy",
+        },
+    });
+    if let Some(id) = item.meta.get("_id") {
+        answer["_id"] = id.clone();
+    }
+    serde_json::json!({ item.action.as_str(): answer })
+}
+
+/// A bulk response body with these items and `"errors": true`.
+fn bulk_answer(items: Vec<Value>) -> String {
+    serde_json::json!({"took": 1, "errors": true, "items": items}).to_string()
+}
+
+impl RawRequest {
+    /// The same request with another, uncompressed body (`Content-Length` set to match).
+    fn with_plain_body(&self, body: Vec<u8>) -> RawRequest {
+        let mut headers: Vec<String> = self
+            .headers
+            .iter()
+            .filter(|line| {
+                let name = line.split(':').next().unwrap_or("").trim();
+                !name.eq_ignore_ascii_case("content-length")
+                    && !name.eq_ignore_ascii_case("content-encoding")
+            })
+            .cloned()
+            .collect();
+        headers.push(format!("Content-Length: {}", body.len()));
+        RawRequest {
+            request_line: self.request_line.clone(),
+            headers,
+            body,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! capped exponential backoff with jitter that every retry uses.
 
 use super::ElasticsearchOutputConfig;
+use crate::config::Secret;
 use crate::lock::lock;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -201,14 +202,13 @@ impl Client {
     /// The next host to use: round-robin over live hosts; when every host is set aside, the
     /// one that comes back first.
     fn pick(&self) -> usize {
-        let count = self.hosts.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let first = start.checked_rem(self.hosts.len()).unwrap_or(0);
         let now = Instant::now();
-        let mut soonest = (start % count, None::<Instant>);
-        for step in 0..count {
-            let index = (start + step) % count;
-            let host = lock(&self.hosts[index]);
-            match host.dead_until {
+        let mut soonest = (first, None::<Instant>);
+        let hosts = self.hosts.iter().enumerate();
+        for (index, host) in hosts.clone().skip(first).chain(hosts.take(first)) {
+            match lock(host).dead_until {
                 None => return index,
                 Some(until) if until <= now => return index,
                 Some(until) => {
@@ -222,7 +222,10 @@ impl Client {
     }
 
     fn mark(&self, index: usize, alive: bool) {
-        let mut host = lock(&self.hosts[index]);
+        let Some(host) = self.hosts.get(index) else {
+            return;
+        };
+        let mut host = lock(host);
         if alive {
             if host.dead_until.is_some() {
                 tracing::info!(host = %host.base, "elasticsearch host is reachable again");
@@ -249,7 +252,14 @@ impl Client {
         gzip: bool,
     ) -> Result<Response, RequestError> {
         let index = self.pick();
-        let url = format!("{}{path}", lock(&self.hosts[index]).base);
+        let Some(host) = self.hosts.get(index) else {
+            // `Client::new` refuses an empty `hosts`.
+            return Err(RequestError::Transport {
+                url: path.to_string(),
+                reason: "no elasticsearch host is configured".into(),
+            });
+        };
+        let url = format!("{}{path}", lock(host).base);
         let mut request = self.http.request(method, &url);
         if let Some(body) = body {
             request = request.header(CONTENT_TYPE, content_type).body(body);
@@ -335,21 +345,22 @@ fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, ClientError> {
 /// The `Authorization` header for the configured credentials, if any (empty strings count
 /// as unset, so `"${ELASTICSEARCH_USER:-}"` works).
 fn authorization(settings: &ElasticsearchOutputConfig) -> Result<Option<HeaderValue>, ClientError> {
-    let set = |value: &Option<String>| value.clone().filter(|text| !text.is_empty());
-    let (text, key) = if let Some(user) = set(&settings.user) {
-        let password = set(&settings.password).unwrap_or_default();
+    let set = |value: Option<&str>| value.filter(|text| !text.is_empty()).map(str::to_string);
+    let secret = |value: &Option<Secret>| set(value.as_ref().map(Secret::expose));
+    let (text, key) = if let Some(user) = set(settings.user.as_deref()) {
+        let password = secret(&settings.password).unwrap_or_default();
         (
             format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
             "password",
         )
-    } else if let Some(api_key) = set(&settings.api_key) {
+    } else if let Some(api_key) = secret(&settings.api_key) {
         let encoded = if api_key.contains(':') {
             base64(api_key.as_bytes())
         } else {
             api_key
         };
         (format!("ApiKey {encoded}"), "api_key")
-    } else if let Some(token) = set(&settings.bearer_token) {
+    } else if let Some(token) = secret(&settings.bearer_token) {
         (format!("Bearer {token}"), "bearer_token")
     } else {
         return Ok(None);
@@ -368,7 +379,8 @@ fn base64(bytes: &[u8]) -> String {
         let triple = (u32::from(a) << 16) | (u32::from(b) << 8) | u32::from(c);
         for (position, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if position <= chunk.len() {
-                out.push(char::from(ALPHABET[((triple >> shift) & 63) as usize]));
+                let sextet = ((triple >> shift) & 63) as usize;
+                out.push(ALPHABET.get(sextet).map_or('=', |&digit| char::from(digit)));
             } else {
                 out.push('=');
             }

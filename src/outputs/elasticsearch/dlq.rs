@@ -3,9 +3,9 @@
 //! their batch is acknowledged, and read back by `logpipe dlq replay`.
 
 use crate::event::format_timestamp;
+use crate::private_fs;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -91,7 +91,7 @@ impl DeadLetterQueue {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&self.dir).map_err(write_error)?;
+        private_fs::create_dir(&self.dir).map_err(write_error)?;
         let mut text = Vec::new();
         let timestamp = format_timestamp(now);
         for refusal in refused {
@@ -108,7 +108,7 @@ impl DeadLetterQueue {
             let _ = serde_json::to_writer(&mut text, &letter);
             text.push(b'\n');
         }
-        let mut file = OpenOptions::new()
+        let mut file = private_fs::open_options()
             .create(true)
             .append(true)
             .open(&path)

@@ -11,7 +11,7 @@ pub mod setup;
 
 use super::{CheckFuture, Output, OutputBuildContext, OutputContext, OutputError, OutputFuture};
 use crate::batch::{Ack, OutputBatch};
-use crate::config::StringList;
+use crate::config::{Secret, StringList};
 use crate::event::{Event, FieldPath};
 use crate::lock::lock;
 use crate::stats::OutputStats;
@@ -89,11 +89,11 @@ pub struct ElasticsearchOutputConfig {
     /// `"${ELASTICSEARCH_USER:-}"` works.
     pub user: Option<String>,
     /// Basic auth password.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// API key, `id:key` or the base64 form Elasticsearch prints.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Bearer token (`Authorization: Bearer …`).
-    pub bearer_token: Option<String>,
+    pub bearer_token: Option<Secret>,
     /// PEM file with the CA certificate(s) to trust instead of the system's.
     pub ca_cert: Option<PathBuf>,
     /// Verify the server's certificate (default true). `false` is for tests only: anyone on
@@ -111,13 +111,19 @@ pub struct ElasticsearchOutputConfig {
     pub template_name: Option<String>,
 }
 
+/// `logpipe-%{+yyyy.MM.dd}`: the default `index`.
+// A constant template that parses: every test that builds the default config runs this.
+#[allow(clippy::expect_used)]
+fn default_index() -> Template {
+    Template::parse("logpipe-%{+yyyy.MM.dd}").expect("the default index template parses")
+}
+
 impl Default for ElasticsearchOutputConfig {
     fn default() -> Self {
         ElasticsearchOutputConfig {
             hosts: StringList(vec!["http://localhost:9200".to_string()]),
             path: String::new(),
-            index: Template::parse("logpipe-%{+yyyy.MM.dd}")
-                .unwrap_or_else(|_| unreachable!("the default index template parses")),
+            index: default_index(),
             data_stream: false,
             data_stream_type: "logs".to_string(),
             data_stream_dataset: "nginx.access".to_string(),
@@ -255,7 +261,6 @@ pub struct ElasticsearchOutput {
     setup: setup::Setup,
     /// `setup = true`: install it when the output starts.
     setup_at_start: bool,
-    tls_verify: bool,
 }
 
 /// The fields a fingerprint id is made from.
@@ -333,7 +338,6 @@ impl ElasticsearchOutput {
             concurrency: config.concurrency,
             setup: setup::Setup::new(config, id),
             setup_at_start: config.setup,
-            tls_verify: config.tls_verify,
         })
     }
 
@@ -378,12 +382,6 @@ impl ElasticsearchOutput {
     }
 
     async fn deliver(mut self, mut context: OutputContext) -> Result<(), OutputError> {
-        if !self.tls_verify {
-            tracing::warn!(
-                output = %self.shared.id,
-                "tls_verify = false: the certificate of elasticsearch is NOT checked; anyone on the network path can read and change this traffic"
-            );
-        }
         if !self.wait_for_cluster(&context.abort).await? {
             return Ok(());
         }
@@ -474,9 +472,14 @@ async fn cluster_info(client: &Client) -> Result<String, RequestError> {
         .send(Method::GET, "/", "application/json", None, false)
         .await?;
     let info: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    let version = &info["version"];
-    let distribution = version["distribution"].as_str().unwrap_or("elasticsearch");
-    let number = version["number"].as_str().unwrap_or("(unknown version)");
+    let distribution = info
+        .pointer("/version/distribution")
+        .and_then(Value::as_str)
+        .unwrap_or("elasticsearch");
+    let number = info
+        .pointer("/version/number")
+        .and_then(Value::as_str)
+        .unwrap_or("(unknown version)");
     Ok(format!("{distribution} {number}"))
 }
 
@@ -557,12 +560,16 @@ fn fingerprint_id(event: &Event, fields: &FingerprintFields, out: &mut String) -
 }
 
 /// Logs a condition when it starts, then at most every [`FAILURE_LOG_INTERVAL`] with how
-/// often it happened meanwhile, and once when it ends.
+/// often it happened meanwhile, and once when it ends. A condition that comes and goes (a
+/// cluster rejecting some requests and taking others) is still logged at most once per
+/// interval, and its end only when its start was logged.
 #[derive(Debug, Default)]
 struct FailureLog {
     since: Option<Instant>,
     last_logged: Option<Instant>,
     suppressed: u64,
+    /// Whether the current occurrence was logged, so that its end is worth a line too.
+    announced: bool,
 }
 
 impl FailureLog {
@@ -578,17 +585,18 @@ impl FailureLog {
             }
             _ => {
                 self.last_logged = Some(now);
+                self.announced = true;
                 Some(std::mem::take(&mut self.suppressed))
             }
         }
     }
 
-    /// The condition ended; returns how long it lasted if it had been going on.
+    /// The condition ended; returns how long it lasted if its start was logged. The time of
+    /// the last message is kept: if it comes back within the interval, it is counted, not
+    /// logged again at once.
     fn cleared(&mut self) -> Option<Duration> {
         let since = self.since.take()?;
-        self.last_logged = None;
-        self.suppressed = 0;
-        Some(since.elapsed())
+        std::mem::take(&mut self.announced).then(|| since.elapsed())
     }
 }
 
@@ -709,7 +717,7 @@ fn chunks(items: &[Range<usize>], pending: &[usize], batch_bytes: usize) -> Vec<
     let mut current = Vec::new();
     let mut bytes = 0;
     for &item in pending {
-        let size = items[item].len();
+        let size = items.get(item).map_or(0, Range::len);
         if !current.is_empty() && bytes + size > batch_bytes {
             chunks.push(std::mem::take(&mut current));
             bytes = 0;
@@ -736,9 +744,10 @@ async fn send_chunk(
         // Every item, in order: the whole body.
         body.clone()
     } else {
-        let mut part = Vec::with_capacity(chunk.iter().map(|&item| items[item].len()).sum());
-        for &item in chunk {
-            part.extend_from_slice(body.get(items[item].clone()).unwrap_or_default());
+        let ranges = || chunk.iter().filter_map(|&item| items.get(item));
+        let mut part = Vec::with_capacity(ranges().map(Range::len).sum());
+        for range in ranges() {
+            part.extend_from_slice(body.get(range.clone()).unwrap_or_default());
         }
         Bytes::from(part)
     };
@@ -797,7 +806,6 @@ async fn send_chunk(
             return;
         }
     };
-    shared.request_succeeded();
     let mut retried = 0;
     let mut retry_status = 0;
     for (&item, outcome) in chunk.iter().zip(outcomes) {
@@ -820,8 +828,12 @@ async fn send_chunk(
             }),
         }
     }
+    // A response whose items must be sent again is no success yet: announcing one would
+    // log the failure again at every such response (Elasticsearch under indexing pressure).
     if retried > 0 {
         shared.items_retried(retried, retry_status);
+    } else {
+        shared.request_succeeded();
     }
 }
 
@@ -1019,4 +1031,25 @@ pub async fn replay_dead_letters(
         summaries.push((id, summary));
     }
     Ok(summaries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_that_comes_and_goes_is_logged_once_per_interval() {
+        let mut log = FailureLog::default();
+        assert_eq!(log.occurred(), Some(0), "the first failure is logged");
+        assert!(log.cleared().is_some(), "and so is its end");
+        for _ in 0..5 {
+            assert_eq!(log.occurred(), None, "back within the interval: counted");
+            assert_eq!(
+                log.cleared(),
+                None,
+                "an end nobody was told of is not logged"
+            );
+        }
+        assert_eq!(log.suppressed, 5);
+    }
 }
