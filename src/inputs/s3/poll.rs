@@ -180,6 +180,10 @@ impl Poller<'_> {
             .collect();
         let mut queue = todo.into_iter();
         let mut running = JoinSet::new();
+        // Objects finished since the last save: saved within SAVE_INTERVAL, also while the
+        // others are still being read (a large object can take minutes), so that a crash
+        // does not read them again.
+        let mut unsaved = false;
         loop {
             while running.len() < self.config.concurrency && !self.context.shutdown.is_cancelled() {
                 let Some(object) = queue.next() else { break };
@@ -197,7 +201,22 @@ impl Poller<'_> {
                     (object, outcome)
                 });
             }
-            let Some(joined) = running.join_next().await else {
+            let next = running.join_next();
+            let joined = if unsaved {
+                let wait = SAVE_INTERVAL.saturating_sub(self.last_save.elapsed());
+                match tokio::time::timeout(wait, next).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        // join_next is cancel safe: the object is joined on the next turn.
+                        self.save_now(state).await;
+                        unsaved = false;
+                        continue;
+                    }
+                }
+            } else {
+                next.await
+            };
+            let Some(joined) = joined else {
                 break;
             };
             let (object, outcome) = match joined {
@@ -242,11 +261,10 @@ impl Poller<'_> {
                     );
                 }
             }
+            unsaved = true;
             if self.last_save.elapsed() >= SAVE_INTERVAL {
-                self.last_save = Instant::now();
-                if let Err(error) = save(&self.context.checkpoint, state).await {
-                    tracing::warn!(input = %self.context.id, "{error}");
-                }
+                self.save_now(state).await;
+                unsaved = false;
             }
         }
         let oldest_unfinished = unfinished.first().map(|(modified, _)| *modified);
@@ -254,6 +272,14 @@ impl Poller<'_> {
             .saturating_sub(LATE_ARRIVAL_MS)
             .min(oldest_unfinished.unwrap_or(i64::MAX));
         state.advance(candidate);
+    }
+
+    /// Saves the checkpoint now (a failure is logged: the next save tries again).
+    async fn save_now(&mut self, state: &PollState) {
+        self.last_save = Instant::now();
+        if let Err(error) = save(&self.context.checkpoint, state).await {
+            tracing::warn!(input = %self.context.id, "{error}");
+        }
     }
 
     /// Lists the bucket: the objects to read and the newest `LastModified` seen. `None` when
