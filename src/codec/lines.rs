@@ -56,13 +56,11 @@ impl LineFramer {
 
     fn push_bytes(&mut self, data: &[u8], on_line: &mut impl FnMut(Line<'_>)) {
         let base = self.next_offset;
-        let mut position = 0;
-        while let Some(found) = memchr::memchr(b'\n', &data[position..]) {
-            let end = position + found;
-            let piece = &data[position..end];
+        let mut rest = data;
+        while let Some((piece, after)) = split_at_newline(rest) {
             if self.partial.is_empty() && !self.skipping {
                 let truncated = piece.len() > self.max_line_bytes;
-                let bytes = &piece[..piece.len().min(self.max_line_bytes)];
+                let bytes = piece.get(..self.max_line_bytes).unwrap_or(piece);
                 on_line(self.line(bytes, truncated));
             } else {
                 self.keep(piece);
@@ -70,10 +68,10 @@ impl LineFramer {
                 self.partial.clear();
                 self.skipping = false;
             }
-            position = end + 1;
-            self.line_start = base + position as u64;
+            rest = after;
+            self.line_start = base + (data.len() - rest.len()) as u64;
         }
-        self.keep(&data[position..]);
+        self.keep(rest);
         self.next_offset = base + data.len() as u64;
     }
 
@@ -90,12 +88,12 @@ impl LineFramer {
             };
             let unit = [first, byte];
             if unit == newline {
-                let mut end = self.partial.len();
-                if !self.skipping && self.partial.ends_with(&carriage_return) {
-                    end -= 2;
+                let mut bytes = self.partial.as_slice();
+                if !self.skipping {
+                    bytes = bytes.strip_suffix(&carriage_return).unwrap_or(bytes);
                 }
                 let line = Line {
-                    bytes: strip_bom(&self.partial[..end], self.line_start),
+                    bytes: strip_bom(bytes, self.line_start),
                     offset: self.line_start,
                     truncated: self.skipping,
                 };
@@ -115,19 +113,27 @@ impl LineFramer {
             return;
         }
         let room = self.max_line_bytes - self.partial.len();
-        if bytes.len() > room {
-            self.partial.extend_from_slice(&bytes[..room]);
-            self.skipping = true;
-        } else {
-            self.partial.extend_from_slice(bytes);
+        match bytes.split_at_checked(room) {
+            Some((head, cut)) if !cut.is_empty() => {
+                self.partial.extend_from_slice(head);
+                self.skipping = true;
+            }
+            _ => self.partial.extend_from_slice(bytes),
         }
     }
 
     fn line<'a>(&self, bytes: &'a [u8], truncated: bool) -> Line<'a> {
-        let bytes = if truncated {
+        // The `\r` of the charset: a UTF-16 one only as a whole code unit.
+        let carriage_return: &[u8] = match self.newline {
+            Newline::Byte => b"\r",
+            _ if !bytes.len().is_multiple_of(2) => b"",
+            Newline::Utf16Le => b"\r\0",
+            Newline::Utf16Be => b"\0\r",
+        };
+        let bytes = if truncated || carriage_return.is_empty() {
             bytes
         } else {
-            bytes.strip_suffix(b"\r").unwrap_or(bytes)
+            bytes.strip_suffix(carriage_return).unwrap_or(bytes)
         };
         Line {
             bytes: strip_bom(bytes, self.line_start),
@@ -138,6 +144,11 @@ impl LineFramer {
 
     /// End of stream: emits a buffered last line that has no terminator, if any.
     pub fn finish(&mut self, mut on_line: impl FnMut(Line<'_>)) {
+        // A UTF-16 stream that ends in half a code unit: the byte stays in the last line
+        // (decoded as U+FFFD) rather than vanish.
+        if let Some(byte) = self.odd_byte.take() {
+            self.keep(&[byte]);
+        }
         if self.has_partial() {
             on_line(self.line(&self.partial, self.skipping));
             self.partial.clear();
@@ -161,6 +172,12 @@ impl LineFramer {
     pub fn next_offset(&self) -> u64 {
         self.next_offset
     }
+}
+
+/// The bytes of `data` before its first `\n` and those after it.
+fn split_at_newline(data: &[u8]) -> Option<(&[u8], &[u8])> {
+    let found = memchr::memchr(b'\n', data)?;
+    Some((data.get(..found)?, data.get(found + 1..)?))
 }
 
 /// Removes a byte-order mark from the stream's first line.
@@ -264,6 +281,26 @@ mod tests {
             let (split, _) = frame_chunks(&[&input[..a], &input[a..]], 1000, Newline::Utf16Le);
             assert_eq!(split, whole, "split at {a}");
         }
+    }
+
+    #[test]
+    fn a_last_utf16_line_keeps_its_odd_byte_and_loses_only_a_whole_carriage_return() {
+        // Found by the fuzz target `lines_charset`: the last line of a UTF-16 stream without
+        // newline lost a final odd byte, and lost a final `\r` byte even when it was half of
+        // another character (U+0D41 is `41 0D` in UTF-16LE).
+        let utf16le =
+            |text: &str| -> Vec<u8> { text.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        let (lines, end) = frame_chunks(&[&utf16le("a\n\u{0D41}")], 100, Newline::Utf16Le);
+        assert_eq!(lines[1], (utf16le("\u{0D41}"), 4, false));
+        assert_eq!(end, 6);
+        let (lines, _) = frame_chunks(&[&utf16le("a\r"), b"x"], 100, Newline::Utf16Le);
+        assert_eq!(lines, [([b'a', 0, b'\r', 0, b'x'].to_vec(), 0, false)]);
+        let (lines, _) = frame_chunks(&[&utf16le("ab\r")], 100, Newline::Utf16Le);
+        assert_eq!(lines, [(utf16le("ab"), 0, false)]);
+        let (lines, _) = frame_chunks(&[b"\0a\0\r"], 100, Newline::Utf16Be);
+        assert_eq!(lines, [(b"\0a".to_vec(), 0, false)]);
+        let (lines, _) = frame_chunks(&[b"\0a\n"], 100, Newline::Utf16Be);
+        assert_eq!(lines, [(b"\0a\n".to_vec(), 0, false)]);
     }
 
     #[test]

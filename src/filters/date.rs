@@ -5,7 +5,7 @@
 use super::{BuildContext, BuildError, Filter, FilterOutcome};
 use crate::event::{Event, FieldPath, FieldPathError, format_timestamp};
 use crate::joda::{JodaError, JodaFormat, parse_iso8601};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::Value;
@@ -145,10 +145,12 @@ impl DateFilter {
         Some(timestamp)
     }
 
+    /// The time of the first format that parses `value` into a year `@timestamp` can hold:
+    /// RFC 3339 has four-digit years, so a time outside 0..=9999 (a huge epoch number, an
+    /// offset before year 0) is not taken, and the next format is tried.
     fn parse(&self, value: &Value) -> Option<DateTime<Utc>> {
-        self.formats
-            .iter()
-            .find_map(|format| match (format, value) {
+        self.formats.iter().find_map(|format| {
+            match (format, value) {
                 (DateFormat::Pattern(pattern), Value::String(text)) => {
                     pattern.parse_time(text, self.timezone)
                 }
@@ -156,7 +158,9 @@ impl DateFilter {
                 (DateFormat::Unix, value) => epoch(value, 1),
                 (DateFormat::UnixMillis, value) => epoch(value, 1000),
                 _ => None,
-            })
+            }
+            .filter(|time| (0..=9999).contains(&time.year()))
+        })
     }
 }
 
@@ -297,6 +301,30 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn times_outside_years_0_to_9999_fail_and_the_next_format_is_tried() {
+        // Found by the fuzz target `date`: UNIX `0963404963405` gave the @timestamp
+        // `+32499-02-01T09:50:05.000Z`, which is not RFC 3339 (templates and Elasticsearch
+        // cannot read it).
+        let mut date = filter(r#"match = ["t", "UNIX"]"#);
+        assert_eq!(timestamp_after(&mut date, json!("0963404963405")), None);
+        assert_eq!(timestamp_after(&mut date, json!(-99_999_999_999i64)), None);
+        let mut date = filter(r#"match = ["t", "dd/MMM/yyyy:HH:mm:ss Z"]"#);
+        assert_eq!(
+            timestamp_after(&mut date, json!("01/Jan/0000:00:30:00 +0100")),
+            None
+        );
+        assert_eq!(
+            timestamp_after(&mut date, json!("01/Jan/0000:00:30:00 +0000")).as_deref(),
+            Some("0000-01-01T00:30:00.000Z")
+        );
+        let mut date = filter(r#"match = ["t", "UNIX", "UNIX_MS"]"#);
+        assert_eq!(
+            timestamp_after(&mut date, json!("1709634030250")).as_deref(),
+            Some("2024-03-05T10:20:30.250Z")
+        );
     }
 
     #[test]

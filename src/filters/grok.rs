@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 mod nginx;
 
+#[doc(hidden)]
+pub use nginx::ParserCheck as NginxParserCheck;
 use nginx::{GroupSpans, NginxFormat};
 
 /// Pattern files compiled into the binary (`patterns/` in the repository), loaded after the
@@ -775,23 +777,27 @@ impl GrokFilter {
         })
     }
 
-    /// Copies the texts of `value` to match into `subjects`/`subject_ranges`.
-    fn collect_subjects(&mut self, value: &Value) {
-        self.subjects.clear();
-        self.subject_ranges.clear();
+    /// Copies the texts of `value` to match into `subjects`, their places into `subject_ranges`.
+    fn collect_subjects(
+        value: &Value,
+        subjects: &mut String,
+        subject_ranges: &mut Vec<std::ops::Range<usize>>,
+    ) {
+        subjects.clear();
+        subject_ranges.clear();
         let items = match value {
             Value::Array(items) => items.as_slice(),
             single => std::slice::from_ref(single),
         };
         for item in items {
-            let start = self.subjects.len();
+            let start = subjects.len();
             match item {
-                Value::String(text) => self.subjects.push_str(text),
-                Value::Number(number) => self.subjects.push_str(&number.to_string()),
-                Value::Bool(flag) => self.subjects.push_str(if *flag { "true" } else { "false" }),
+                Value::String(text) => subjects.push_str(text),
+                Value::Number(number) => subjects.push_str(&number.to_string()),
+                Value::Bool(flag) => subjects.push_str(if *flag { "true" } else { "false" }),
                 Value::Null | Value::Array(_) | Value::Object(_) => continue,
             }
-            self.subject_ranges.push(start..self.subjects.len());
+            subject_ranges.push(start..subjects.len());
         }
     }
 }
@@ -802,23 +808,23 @@ impl Filter for GrokFilter {
         let mut matched = false;
         let mut attempts = 0usize;
         let mut timed_out = false;
-        'fields: for index in 0..self.matchers.len() {
-            let Some(value) = event.get(&self.matchers[index].field) else {
+        let GrokFilter {
+            matchers,
+            keep_empty_captures,
+            break_on_match,
+            subjects,
+            subject_ranges,
+            ..
+        } = self;
+        'fields: for matcher in matchers.iter_mut() {
+            let Some(value) = event.get(&matcher.field) else {
                 continue;
             };
-            self.collect_subjects(value);
-            let GrokFilter {
-                matchers,
-                keep_empty_captures,
-                break_on_match,
-                subjects,
-                subject_ranges,
-                ..
-            } = self;
+            Self::collect_subjects(value, subjects, subject_ranges);
             for range in subject_ranges.iter() {
                 let subject = subjects.get(range.clone()).unwrap_or_default();
                 let ascii = subject.is_ascii();
-                for (pattern, locations) in &mut matchers[index].patterns {
+                for (pattern, locations) in &mut matcher.patterns {
                     if attempts > 0
                         && started.is_some_and(|(start, timeout)| start.elapsed() >= timeout)
                     {
@@ -842,7 +848,7 @@ impl Filter for GrokFilter {
                     }
                 }
             }
-            if matched && self.break_on_match {
+            if matched && *break_on_match {
                 break;
             }
         }

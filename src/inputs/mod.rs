@@ -3,6 +3,7 @@
 //! over batches every output has acknowledged.
 
 pub mod file;
+#[cfg(feature = "s3")]
 pub mod s3;
 
 use crate::batch::Batch;
@@ -77,6 +78,7 @@ pub enum InputConfig {
     /// Read or follow files matching globs.
     File(file::FileInputConfig),
     /// Read objects from an S3 bucket, by listing it or from SQS notifications.
+    #[cfg(feature = "s3")]
     S3(Box<s3::S3InputConfig>),
 }
 
@@ -85,6 +87,7 @@ impl InputConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
             InputConfig::File(_) => "file",
+            #[cfg(feature = "s3")]
             InputConfig::S3(_) => "s3",
         }
     }
@@ -93,6 +96,7 @@ impl InputConfig {
     pub fn is_finite(&self) -> bool {
         match self {
             InputConfig::File(config) => config.is_finite(),
+            #[cfg(feature = "s3")]
             InputConfig::S3(config) => config.is_finite(),
         }
     }
@@ -101,12 +105,14 @@ impl InputConfig {
     pub fn build(&self, context: &InputBuildContext) -> Result<Box<dyn Input>, InputError> {
         Ok(match self {
             InputConfig::File(config) => Box::new(file::FileInput::build(config, context)?),
+            #[cfg(feature = "s3")]
             InputConfig::S3(config) => Box::new(s3::S3Input::build(config, context)?),
         })
     }
 
     /// `logpipe run --once`: inputs that can do one pass (s3 poll mode) do one pass.
     pub fn set_once(&mut self) {
+        #[cfg(feature = "s3")]
         if let InputConfig::S3(config) = self {
             config.once = true;
         }

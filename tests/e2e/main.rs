@@ -8,6 +8,7 @@ mod compose_stack;
 mod config_errors;
 mod elasticsearch_output;
 mod grok_cli;
+mod hostile_input;
 mod live_in_chromium;
 mod monitoring_api;
 mod nginx_real_logs;

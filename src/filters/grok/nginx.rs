@@ -515,6 +515,96 @@ fn expect(line: &[u8], at: usize, expected: &[u8]) -> Option<usize> {
         .then_some(at + expected.len())
 }
 
+/// Checks the parser against the regexes it stands in for, on any line: the fuzz target
+/// `grok_nginx` runs it on arbitrary text (the tests below do the same on chosen lines).
+#[doc(hidden)]
+pub struct ParserCheck {
+    /// `%{NGINX_COMBINED}` and `%{NGINX_MAIN}`, compiled as the filter compiles them.
+    patterns: Vec<super::CompiledPattern>,
+}
+
+/// What one way of matching makes of a line: the verdict and where each group matched.
+type Groups = (super::Attempt, Vec<Option<Span>>);
+
+impl ParserCheck {
+    /// Compiles the bundled patterns.
+    pub fn new() -> Result<ParserCheck, super::GrokError> {
+        let library = super::PatternLibrary::bundled()?;
+        let patterns = ["%{NGINX_COMBINED}", "%{NGINX_MAIN}"]
+            .into_iter()
+            .map(|pattern| library.compile(pattern, "the parser check", &[]))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ParserCheck { patterns })
+    }
+
+    /// Matches `line` with the parser and with the regex (in UTF mode, and in byte mode too
+    /// when the line is ASCII). `Ok(n)`: they agree, and the parser answered for `n` of the
+    /// two formats (it leaves the others to the regex); `Err` says how they differ.
+    pub fn check(&self, line: &str) -> Result<usize, String> {
+        use super::Matcher;
+        let mut answered = 0;
+        for pattern in &self.patterns {
+            let Some(format) = pattern.nginx else {
+                return Err(format!(
+                    "`{}` does not take the parser's path",
+                    pattern.source
+                ));
+            };
+            let regex = Self::groups(pattern, line, Matcher::Utf);
+            if line.is_ascii() {
+                let byte_mode = Self::groups(pattern, line, Matcher::Ascii);
+                if byte_mode != regex {
+                    return Err(format!(
+                        "{format:?}: byte mode gives {byte_mode:?}, UTF mode {regex:?} on {line:?}"
+                    ));
+                }
+            }
+            let Some(parsed) = Self::groups(pattern, line, Matcher::Nginx) else {
+                continue;
+            };
+            if regex.as_ref() != Some(&parsed) {
+                return Err(format!(
+                    "{format:?}: the parser gives {parsed:?}, the regex {regex:?} on {line:?}"
+                ));
+            }
+            answered += 1;
+        }
+        Ok(answered)
+    }
+
+    /// The verdict and groups of `matcher` on `line`; `None` when the parser is not sure.
+    fn groups(
+        pattern: &super::CompiledPattern,
+        line: &str,
+        matcher: super::Matcher,
+    ) -> Option<Groups> {
+        use super::{Attempt, MatchSlots, Matcher};
+        let mut slots = MatchSlots::new(pattern);
+        let attempt = match (matcher, pattern.nginx) {
+            (Matcher::Nginx, Some(format)) => {
+                match format.parse(line, line.is_ascii(), &mut slots.nginx) {
+                    Answer::Matched => {
+                        slots.last_matcher = Matcher::Nginx;
+                        Attempt::Matched
+                    }
+                    Answer::NoMatch => Attempt::NoMatch,
+                    Answer::NotSure => return None,
+                }
+            }
+            (Matcher::Nginx, None) => return None,
+            (Matcher::Ascii, _) => pattern.attempt_regex(line, true, &mut slots),
+            (Matcher::Utf, _) => pattern.attempt_regex(line, false, &mut slots),
+        };
+        let groups = match attempt {
+            Attempt::Matched => (0..pattern.regex.captures_len())
+                .map(|group| slots.get(group))
+                .collect(),
+            Attempt::NoMatch | Attempt::Abandoned => Vec::new(),
+        };
+        Some((attempt, groups))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{

@@ -47,8 +47,9 @@ pub enum ItemOutcome {
 /// The parts of a bulk response logpipe reads.
 #[derive(Debug, Deserialize)]
 struct BulkResponse {
+    /// Absent in JSON that is not a bulk response (an error document, a proxy's `{}`).
     #[serde(default)]
-    errors: bool,
+    errors: Option<bool>,
     #[serde(default)]
     items: Vec<std::collections::HashMap<String, BulkResponseItem>>,
 }
@@ -75,8 +76,9 @@ pub enum BulkResponseError {
 pub fn parse_response(body: &[u8], sent: usize) -> Result<Vec<ItemOutcome>, BulkResponseError> {
     let response: BulkResponse = serde_json::from_slice(body)
         .map_err(|error| BulkResponseError::Invalid(error.to_string()))?;
-    if !response.errors && response.items.is_empty() {
-        // Some servers leave the items out when nothing failed.
+    if response.errors == Some(false) && response.items.is_empty() {
+        // Some servers leave the items out when nothing failed. Only a response that says
+        // so counts: any other JSON without items is not taken as "all delivered".
         return Ok(vec![ItemOutcome::Delivered; sent]);
     }
     if response.items.len() != sent {
@@ -178,6 +180,25 @@ mod tests {
             parse_response(br#"{"errors":false,"took":1}"#, 2).unwrap(),
             [ItemOutcome::Delivered, ItemOutcome::Delivered]
         );
+    }
+
+    #[test]
+    fn json_that_does_not_say_errors_false_is_not_taken_as_all_delivered() {
+        // Found by the fuzz target `bulk_response`: an error document or a proxy's `{}`
+        // answered with 200 counted every event as delivered.
+        for body in [
+            &br#"{"error":{"type":"illegal_argument_exception","reason":"x"},"status":400}"#[..],
+            b"{}",
+            br#"{"took":1}"#,
+            br#"{"errors":null}"#,
+        ] {
+            assert_eq!(
+                parse_response(body, 2),
+                Err(BulkResponseError::ItemCount { sent: 2, got: 0 }),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]
