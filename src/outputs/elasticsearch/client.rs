@@ -2,7 +2,7 @@
 //! hosts taken round-robin with failed ones set aside and re-tried after a backoff, and the
 //! capped exponential backoff with jitter that every retry uses.
 
-use super::ElasticsearchOutputConfig;
+use super::{ElasticsearchOutputConfig, FAILURE_LOG_INTERVAL};
 use crate::config::Secret;
 use crate::lock::lock;
 
@@ -97,6 +97,25 @@ struct HostState {
     base: String,
     dead_until: Option<Instant>,
     failures: u32,
+    /// When its coming back was last logged.
+    revival_logged: Option<Instant>,
+}
+
+impl HostState {
+    /// Marks the host alive. True when that is worth a log line: it had been set aside, and
+    /// no revival was logged in the last [`FAILURE_LOG_INTERVAL`] (a host whose 503s come
+    /// and go would otherwise log one at every good answer).
+    fn revive(&mut self, now: Instant) -> bool {
+        let was_dead = self.dead_until.take().is_some();
+        self.failures = 0;
+        let quiet = self
+            .revival_logged
+            .is_none_or(|logged| now.saturating_duration_since(logged) >= FAILURE_LOG_INTERVAL);
+        if was_dead && quiet {
+            self.revival_logged = Some(now);
+        }
+        was_dead && quiet
+    }
 }
 
 /// An HTTP client for a set of Elasticsearch hosts.
@@ -138,6 +157,7 @@ impl Client {
                 base,
                 dead_until: None,
                 failures: 0,
+                revival_logged: None,
             }));
         }
         let mut headers = HeaderMap::new();
@@ -227,11 +247,9 @@ impl Client {
         };
         let mut host = lock(host);
         if alive {
-            if host.dead_until.is_some() {
+            if host.revive(Instant::now()) {
                 tracing::info!(host = %host.base, "elasticsearch host is reachable again");
             }
-            host.dead_until = None;
-            host.failures = 0;
         } else {
             host.failures = host.failures.saturating_add(1);
             let wait = HOST_DEAD_START
@@ -494,6 +512,28 @@ mod tests {
             }),
             Some("Bearer t0k".into())
         );
+    }
+
+    #[test]
+    fn a_host_that_comes_and_goes_logs_its_revival_once_per_interval() {
+        let start = Instant::now();
+        let mut host = HostState {
+            base: "http://127.0.0.1:9200".into(),
+            dead_until: None,
+            failures: 0,
+            revival_logged: None,
+        };
+        assert!(!host.revive(start), "alive all along: nothing to say");
+        host.dead_until = Some(start);
+        assert!(host.revive(start), "back after being set aside");
+        assert_eq!((host.dead_until, host.failures), (None, 0));
+        host.dead_until = Some(start);
+        assert!(
+            !host.revive(start + Duration::from_secs(1)),
+            "again within 10 s"
+        );
+        host.dead_until = Some(start);
+        assert!(host.revive(start + FAILURE_LOG_INTERVAL));
     }
 
     #[test]
