@@ -8,7 +8,7 @@
 //! S3 input saves finished objects within seconds while a long one is still being read.
 
 use crate::s3_fixture::{Moto, S3Fixture};
-use crate::servers::{Osmem, http, http_json};
+use crate::servers::{Osmem, http};
 use crate::support::{logpipe, temp_dir, write_pipeline};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -124,6 +124,38 @@ setup = true
     )
 }
 
+/// An s3 poll pipeline on moto's bucket `logs` (prefix `nginx/`) into osmem, written in
+/// `dir` with its data_dir there; `option` is one more line of the input.
+fn s3_pipeline(dir: &Path, moto: &Moto, osmem: &Osmem, option: &str) -> PathBuf {
+    write_pipeline(
+        dir,
+        "s3.toml",
+        &format!(
+            r#"[pipeline]
+data_dir = "{}/data"
+
+[api]
+enabled = false
+
+[[input]]
+type = "s3"
+id = "nginx-s3"
+bucket = "logs"
+prefix = "nginx/"
+endpoint = "{}"
+region = "us-east-1"
+access_key_id = "testing"
+secret_access_key = "testing"
+{option}
+
+{}"#,
+            dir.display(),
+            moto.endpoint(),
+            filters_and_output(osmem)
+        ),
+    )
+}
+
 /// The index pattern of `filters_and_output`.
 const INDEX: &str = "chaos-*";
 
@@ -147,43 +179,18 @@ impl Drop for StopOnDrop {
 }
 
 /// The `message` of every document in the index, and how many times it was indexed
-/// (`_version`: a line read again after a kill overwrites its document): pages of 10,000 in (`log.offset`, `_id`)
-/// order with `search_after`, so that documents of different files at the same offset are
-/// neither skipped nor repeated across pages.
+/// (`_version`: a line read again after a kill overwrites its document).
 fn indexed_messages(osmem: &Osmem) -> Vec<(String, u64)> {
-    let mut messages = Vec::new();
-    let mut after: Option<Value> = None;
-    loop {
-        let mut query = json!({
-            "size": 10_000,
-            "query": {"match_all": {}},
-            "_source": ["message"],
-            "version": true,
-            "sort": [{"log.offset": "asc"}, {"_id": "asc"}],
-        });
-        if let Some(after) = &after {
-            query["search_after"] = after.clone();
-        }
-        let answer = http_json(
-            "POST",
-            &format!("{}/{INDEX}/_search", osmem.url),
-            Some(&query.to_string()),
-        );
-        let hits = answer["hits"]["hits"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let Some(last) = hits.last() else {
-            return messages;
-        };
-        after = Some(last["sort"].clone());
-        messages.extend(hits.iter().map(|hit| {
+    osmem
+        .hits(INDEX, json!({"_source": ["message"], "version": true}))
+        .iter()
+        .map(|hit| {
             let message = hit["_source"]["message"]
                 .as_str()
                 .unwrap_or_else(|| panic!("a document without message: {hit}"));
             (message.to_string(), hit["_version"].as_u64().unwrap_or(1))
-        }));
-    }
+        })
+        .collect()
 }
 
 /// One `logpipe run` of the chaos, its stderr in `run-NN.stderr` next to the pipeline.
@@ -643,33 +650,7 @@ fn s3_poll_with_objects_arriving_survives_random_sigkills_with_every_line_indexe
     moto.fixture().create_bucket("logs");
     let osmem = Osmem::start();
     let dir = temp_dir();
-    let pipeline = write_pipeline(
-        dir.path(),
-        "s3.toml",
-        &format!(
-            r#"[pipeline]
-data_dir = "{}/data"
-
-[api]
-enabled = false
-
-[[input]]
-type = "s3"
-id = "nginx-s3"
-bucket = "logs"
-prefix = "nginx/"
-endpoint = "{}"
-region = "us-east-1"
-access_key_id = "testing"
-secret_access_key = "testing"
-interval = "1s"
-
-{}"#,
-            dir.path().display(),
-            moto.endpoint(),
-            filters_and_output(&osmem)
-        ),
-    );
+    let pipeline = s3_pipeline(dir.path(), &moto, &osmem, r#"interval = "1s""#);
 
     let written = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -732,33 +713,7 @@ fn s3_poll_saves_finished_objects_within_seconds_while_a_long_object_is_still_re
     }
     let osmem = Osmem::start();
     let dir = temp_dir();
-    let pipeline = write_pipeline(
-        dir.path(),
-        "s3.toml",
-        &format!(
-            r#"[pipeline]
-data_dir = "{}/data"
-
-[api]
-enabled = false
-
-[[input]]
-type = "s3"
-id = "nginx-s3"
-bucket = "logs"
-prefix = "nginx/"
-endpoint = "{}"
-region = "us-east-1"
-access_key_id = "testing"
-secret_access_key = "testing"
-concurrency = 3
-
-{}"#,
-            dir.path().display(),
-            moto.endpoint(),
-            filters_and_output(&osmem)
-        ),
-    );
+    let pipeline = s3_pipeline(dir.path(), &moto, &osmem, r#"concurrency = 3"#);
     let mut run = Run::start(&pipeline, 1);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut state = checked_state(&pipeline);

@@ -159,20 +159,23 @@ impl Osmem {
         answer["count"].as_u64().unwrap_or(0)
     }
 
-    /// Every document of `index` (`_source`), in `log.offset` order (pages of 10,000 with
-    /// `search_after`, so the events of one file each come once).
+    /// Every document of `index` (`_source`), in `log.offset` order.
     pub fn documents(&self, index: &str) -> Vec<Value> {
-        let mut documents = Vec::new();
-        let mut after: Option<Value> = None;
+        self.hits(index, serde_json::json!({}))
+            .into_iter()
+            .map(|mut hit| hit["_source"].take())
+            .collect()
+    }
+
+    /// Every hit of `index` for `query` (its other keys: `_source`, `version`, …), in pages
+    /// of 10,000 in (`log.offset`, `_id`) order with `search_after`, so that documents of
+    /// different files at the same offset are neither skipped nor repeated across pages.
+    pub fn hits(&self, index: &str, mut query: Value) -> Vec<Value> {
+        query["size"] = 10_000.into();
+        query["query"] = serde_json::json!({"match_all": {}});
+        query["sort"] = serde_json::json!([{"log.offset": "asc"}, {"_id": "asc"}]);
+        let mut all = Vec::new();
         loop {
-            let mut query = serde_json::json!({
-                "size": 10_000,
-                "query": {"match_all": {}},
-                "sort": [{"log.offset": "asc"}],
-            });
-            if let Some(after) = &after {
-                query["search_after"] = after.clone();
-            }
             let answer = http_json(
                 "POST",
                 &format!("{}/{index}/_search", self.url),
@@ -183,10 +186,10 @@ impl Osmem {
                 .cloned()
                 .unwrap_or_default();
             let Some(last) = hits.last() else {
-                return documents;
+                return all;
             };
-            after = Some(last["sort"].clone());
-            documents.extend(hits.iter().map(|hit| hit["_source"].clone()));
+            query["search_after"] = last["sort"].clone();
+            all.extend(hits);
         }
     }
 }

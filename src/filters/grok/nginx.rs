@@ -572,15 +572,16 @@ impl ParserCheck {
         Ok(answered)
     }
 
-    /// The verdict and groups of `matcher` on `line`; `None` when the parser is not sure.
-    fn groups(
+    /// The verdict of `matcher` alone on `line`, its captures in `slots`; `None` when the
+    /// parser is not sure (or `pattern` does not take its path).
+    fn attempt(
         pattern: &super::CompiledPattern,
         line: &str,
         matcher: super::Matcher,
-    ) -> Option<Groups> {
-        use super::{Attempt, MatchSlots, Matcher};
-        let mut slots = MatchSlots::new(pattern);
-        let attempt = match (matcher, pattern.nginx) {
+        slots: &mut super::MatchSlots,
+    ) -> Option<super::Attempt> {
+        use super::{Attempt, Matcher};
+        Some(match (matcher, pattern.nginx) {
             (Matcher::Nginx, Some(format)) => {
                 match format.parse(line, line.is_ascii(), &mut slots.nginx) {
                     Answer::Matched => {
@@ -592,9 +593,20 @@ impl ParserCheck {
                 }
             }
             (Matcher::Nginx, None) => return None,
-            (Matcher::Ascii, _) => pattern.attempt_regex(line, true, &mut slots),
-            (Matcher::Utf, _) => pattern.attempt_regex(line, false, &mut slots),
-        };
+            (Matcher::Ascii, _) => pattern.attempt_regex(line, true, slots),
+            (Matcher::Utf, _) => pattern.attempt_regex(line, false, slots),
+        })
+    }
+
+    /// The verdict and groups of `matcher` on `line`; `None` when the parser is not sure.
+    fn groups(
+        pattern: &super::CompiledPattern,
+        line: &str,
+        matcher: super::Matcher,
+    ) -> Option<Groups> {
+        use super::{Attempt, MatchSlots};
+        let mut slots = MatchSlots::new(pattern);
+        let attempt = Self::attempt(pattern, line, matcher, &mut slots)?;
         let groups = match attempt {
             Attempt::Matched => (0..pattern.regex.captures_len())
                 .map(|group| slots.get(group))
@@ -646,24 +658,12 @@ mod tests {
 
     /// Matches `line` with `matcher` only; `None` when the parser is not sure.
     fn outcome(pattern: &CompiledPattern, line: &str, matcher: Matcher) -> Option<Outcome> {
+        assert!(
+            matcher != Matcher::Nginx || pattern.nginx.is_some(),
+            "the bundled pattern takes the fast path"
+        );
         let mut slots = MatchSlots::new(pattern);
-        let attempt = match matcher {
-            Matcher::Utf => pattern.attempt_regex(line, false, &mut slots),
-            Matcher::Ascii => pattern.attempt_regex(line, true, &mut slots),
-            Matcher::Nginx => {
-                let format = pattern
-                    .nginx
-                    .expect("the bundled pattern takes the fast path");
-                match format.parse(line, line.is_ascii(), &mut slots.nginx) {
-                    Answer::Matched => {
-                        slots.last_matcher = Matcher::Nginx;
-                        Attempt::Matched
-                    }
-                    Answer::NoMatch => Attempt::NoMatch,
-                    Answer::NotSure => return None,
-                }
-            }
-        };
+        let attempt = ParserCheck::attempt(pattern, line, matcher, &mut slots)?;
         let mut event = String::new();
         let mut groups = Vec::new();
         if attempt == Attempt::Matched {
