@@ -1,12 +1,25 @@
 //! The event: one JSON object per log line, addressed by field paths.
 //! Paths are written dotted (`http.request.method`) or in Logstash's bracket form
 //! (`[http][request][method]`); both address the same nested objects.
+//!
+//! An event is stored flat, not as a tree of maps: a list of (path, value) entries sorted
+//! by path, where no entry's path is the prefix of another's. Nested objects exist only in
+//! the JSON written out (or inside a stored object value, for fields that arrive as objects,
+//! such as a JSON line's). A line of nginx log thus costs one list and its values, instead
+//! of about thirteen B-tree maps with a string per key; keys are written from their
+//! precomputed JSON text.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Range;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
-/// The JSON object behind an event.
+/// A JSON object, as nested objects are held in values.
 pub type Fields = Map<String, Value>;
 
 /// Name of the field that holds the event time.
@@ -14,18 +27,99 @@ pub const TIMESTAMP: &str = "@timestamp";
 /// Name of the field that holds the tags list.
 pub const TAGS: &str = "tags";
 
-/// One event: a JSON object with at least `@timestamp` and, for line-based inputs,
-/// `message` and `event.original`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Event {
-    fields: Fields,
+/// The paths every line-based event has, interned once.
+static TIMESTAMP_PATH: LazyLock<FieldPath> = LazyLock::new(|| FieldPath::from_keys(&[TIMESTAMP]));
+static TAGS_PATH: LazyLock<FieldPath> = LazyLock::new(|| FieldPath::from_keys(&[TAGS]));
+static MESSAGE_PATH: LazyLock<FieldPath> = LazyLock::new(|| FieldPath::from_keys(&["message"]));
+static ORIGINAL_PATH: LazyLock<FieldPath> =
+    LazyLock::new(|| FieldPath::from_keys(&["event", "original"]));
+
+/// One path's keys with what sorting and writing them needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PathKeys {
+    /// The keys from the root down.
+    keys: Box<[Box<str>]>,
+    /// Each key as JSON writes it in an object: `"key":`.
+    json_keys: Box<[Box<[u8]>]>,
+    /// The keys in one byte string that sorts as the keys do, key by key and bytewise (the
+    /// order of `serde_json::Map`): each key with bytes 0 and 1 escaped as `1 1` and `1 2`,
+    /// followed by a 0 byte. An ancestor's sort key is a prefix of its descendants'.
+    sort_key: Box<[u8]>,
+    /// The first eight bytes of `sort_key`, big-endian, zero-padded: comparing two of these
+    /// orders most paths without looking further.
+    rank: u64,
+}
+
+impl PathKeys {
+    fn new(keys: Box<[Box<str>]>) -> PathKeys {
+        let json_keys = keys
+            .iter()
+            .map(|key| {
+                let mut json = Vec::with_capacity(key.len() + 3);
+                crate::json_writer::write_str(&mut json, key);
+                json.push(b':');
+                json.into_boxed_slice()
+            })
+            .collect();
+        let mut sort_key = Vec::new();
+        for key in &keys {
+            for byte in key.bytes() {
+                match byte {
+                    0 => sort_key.extend_from_slice(&[1, 1]),
+                    1 => sort_key.extend_from_slice(&[1, 2]),
+                    _ => sort_key.push(byte),
+                }
+            }
+            sort_key.push(0);
+        }
+        let mut rank = [0u8; 8];
+        for (slot, byte) in rank.iter_mut().zip(&sort_key) {
+            *slot = *byte;
+        }
+        PathKeys {
+            keys,
+            json_keys,
+            sort_key: sort_key.into_boxed_slice(),
+            rank: u64::from_be_bytes(rank),
+        }
+    }
+
+    /// The order of the fields in JSON output.
+    fn compare(&self, other: &PathKeys) -> Ordering {
+        if std::ptr::eq(self, other) {
+            return Ordering::Equal;
+        }
+        self.rank
+            .cmp(&other.rank)
+            .then_with(|| self.sort_key.cmp(&other.sort_key))
+    }
+
+    /// Whether `self` is a proper prefix of `other` (an ancestor of it).
+    fn is_ancestor_of(&self, other: &PathKeys) -> bool {
+        other.sort_key.len() > self.sort_key.len() && other.sort_key.starts_with(&self.sort_key)
+    }
 }
 
 /// A parsed field path: the keys from the root object down to the field.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FieldPath {
-    keys: Box<[String]>,
+///
+/// Paths written in configuration or in the code are interned: parsed once for the life of
+/// the process (their number is bounded by the configuration), so copying one into an event
+/// costs a pointer and no reference count shared between threads. Keys that come from the
+/// data (a JSON line's top-level fields) get a path of their own.
+#[derive(Clone)]
+pub struct FieldPath(PathRef);
+
+#[derive(Clone)]
+enum PathRef {
+    Interned(&'static PathKeys),
+    Owned(Box<PathKeys>),
 }
+
+/// Interned paths by their keys.
+type Interned = HashMap<Box<[Box<str>]>, &'static PathKeys>;
+
+/// The interned paths.
+static INTERNED_PATHS: LazyLock<Mutex<Interned>> = LazyLock::new(Mutex::default);
 
 /// A field path that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,7 +138,7 @@ impl FieldPath {
             path: path.to_string(),
             reason,
         };
-        let keys: Vec<String> = if path.starts_with('[') {
+        let keys: Vec<&str> = if path.starts_with('[') {
             let mut keys = Vec::new();
             let mut rest = path;
             while !rest.is_empty() {
@@ -52,36 +146,96 @@ impl FieldPath {
                     .strip_prefix('[')
                     .ok_or_else(|| error("expected `[` after `]`"))?;
                 let (key, after) = inner.split_once(']').ok_or_else(|| error("missing `]`"))?;
-                keys.push(key.to_string());
+                keys.push(key);
                 rest = after;
             }
             keys
         } else {
-            path.split('.').map(str::to_string).collect()
+            path.split('.').collect()
         };
-        if keys.is_empty() || keys.iter().any(String::is_empty) {
+        if keys.is_empty() || keys.iter().any(|key| key.is_empty()) {
             return Err(error("empty key"));
         }
-        Ok(FieldPath { keys: keys.into() })
+        Ok(FieldPath::from_keys(&keys))
     }
 
     /// The path of `keys`, written in the code (`&["user_agent", "original"]`): unlike
     /// [`FieldPath::parse`], which paths from configuration go through, it does not check them.
     pub fn from_keys(keys: &[&str]) -> FieldPath {
-        FieldPath {
-            keys: keys.iter().map(|key| key.to_string()).collect(),
+        let keys: Box<[Box<str>]> = keys.iter().map(|&key| Box::from(key)).collect();
+        let mut interned = INTERNED_PATHS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(&path) = interned.get(&keys) {
+            return FieldPath(PathRef::Interned(path));
+        }
+        let path: &'static PathKeys = Box::leak(Box::new(PathKeys::new(keys.clone())));
+        interned.insert(keys, path);
+        FieldPath(PathRef::Interned(path))
+    }
+
+    /// The one-key path of a field named in the data; not interned.
+    fn of_data_key(key: &str) -> FieldPath {
+        FieldPath(PathRef::Owned(Box::new(PathKeys::new(Box::new([
+            Box::from(key),
+        ])))))
+    }
+
+    fn path_keys(&self) -> &PathKeys {
+        match &self.0 {
+            PathRef::Interned(keys) => keys,
+            PathRef::Owned(keys) => keys,
         }
     }
 
+    /// The path of the field `key` inside the object at this path.
+    pub fn child(&self, key: &str) -> FieldPath {
+        let mut keys: Vec<&str> = self.keys().iter().map(|key| &**key).collect();
+        keys.push(key);
+        FieldPath::from_keys(&keys)
+    }
+
     /// The keys from the root down.
-    pub fn keys(&self) -> &[String] {
-        &self.keys
+    pub fn keys(&self) -> &[Box<str>] {
+        &self.path_keys().keys
+    }
+}
+
+impl PartialEq for FieldPath {
+    fn eq(&self, other: &FieldPath) -> bool {
+        self.path_keys().compare(other.path_keys()).is_eq()
+    }
+}
+
+impl Eq for FieldPath {}
+
+impl PartialOrd for FieldPath {
+    fn partial_cmp(&self, other: &FieldPath) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for FieldPath {
+    fn cmp(&self, other: &FieldPath) -> Ordering {
+        self.path_keys().compare(other.path_keys())
+    }
+}
+
+impl Hash for FieldPath {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.keys().hash(state);
+    }
+}
+
+impl fmt::Debug for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FieldPath({self})")
     }
 }
 
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.keys.join("."))
+        f.write_str(&self.keys().join("."))
     }
 }
 
@@ -104,99 +258,296 @@ pub fn format_timestamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// One event: a JSON object with at least `@timestamp` and, for line-based inputs,
+/// `message` and `event.original`.
+#[derive(Clone, Default)]
+pub struct Event {
+    /// Sorted by path; no path is an ancestor of another.
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    path: FieldPath,
+    value: Value,
+}
+
+/// Where a path falls among an event's entries.
+enum Place {
+    /// An entry has exactly this path.
+    Exact(usize),
+    /// The entry at this index is an ancestor of the path.
+    Below(usize),
+    /// The path is the ancestor of these entries: it names an object made of them.
+    Above(Range<usize>),
+    /// No entry is at, above or below the path; one would go at this index.
+    Vacant(usize),
+}
+
+/// Entries an event starts with room for: a parsed nginx line with its date and user agent.
+const TYPICAL_ENTRIES: usize = 24;
+
 impl Event {
     /// An event for one line: `@timestamp` = `timestamp` (see [`format_timestamp`]),
     /// `message` and `event.original` = the line.
     pub fn from_line(line: String, timestamp: &str) -> Event {
-        let mut fields = Fields::new();
-        fields.insert(TIMESTAMP.to_string(), Value::String(timestamp.to_string()));
-        let mut event_object = Fields::new();
-        event_object.insert("original".to_string(), Value::String(line.clone()));
-        fields.insert("event".to_string(), Value::Object(event_object));
-        fields.insert("message".to_string(), Value::String(line));
-        Event { fields }
+        let mut entries = Vec::with_capacity(TYPICAL_ENTRIES);
+        // In their sorted order: `@timestamp` < `event.original` < `message`.
+        entries.push(Entry {
+            path: TIMESTAMP_PATH.clone(),
+            value: Value::String(timestamp.to_string()),
+        });
+        entries.push(Entry {
+            path: ORIGINAL_PATH.clone(),
+            value: Value::String(line.clone()),
+        });
+        entries.push(Entry {
+            path: MESSAGE_PATH.clone(),
+            value: Value::String(line),
+        });
+        Event { entries }
     }
 
     /// An event made of the given fields; `@timestamp` is set to `timestamp` when absent.
-    pub fn from_fields(mut fields: Fields, timestamp: &str) -> Event {
-        if !fields.contains_key(TIMESTAMP) {
-            fields.insert(TIMESTAMP.to_string(), Value::String(timestamp.to_string()));
+    pub fn from_fields(fields: Fields, timestamp: &str) -> Event {
+        let mut entries = Vec::with_capacity(fields.len().max(TYPICAL_ENTRIES));
+        // A `Map` iterates in key order, which is the entries' order for one-key paths.
+        entries.extend(fields.into_iter().map(|(key, value)| Entry {
+            path: FieldPath::of_data_key(&key),
+            value,
+        }));
+        let mut event = Event { entries };
+        if let Place::Vacant(at) = event.place(&TIMESTAMP_PATH) {
+            event.entries.insert(
+                at,
+                Entry {
+                    path: TIMESTAMP_PATH.clone(),
+                    value: Value::String(timestamp.to_string()),
+                },
+            );
         }
-        Event { fields }
+        event
     }
 
-    /// The whole object.
-    pub fn fields(&self) -> &Fields {
-        &self.fields
+    /// The whole event as one JSON object (built: for tests, pretty output and the rare
+    /// caller that needs the tree).
+    pub fn to_fields(&self) -> Fields {
+        build_object(&self.entries, 0)
     }
 
-    /// The whole object, mutable.
-    pub fn fields_mut(&mut self) -> &mut Fields {
-        &mut self.fields
-    }
-
-    /// The value at `path`, if present.
-    pub fn get(&self, path: &FieldPath) -> Option<&Value> {
-        let (last, parents) = path.keys.split_last()?;
-        let mut object = &self.fields;
-        for key in parents {
-            object = object.get(key)?.as_object()?;
+    /// Where `path` falls among the entries.
+    fn place(&self, path: &FieldPath) -> Place {
+        let wanted = path.path_keys();
+        match self
+            .entries
+            .binary_search_by(|entry| entry.path.path_keys().compare(wanted))
+        {
+            Ok(at) => Place::Exact(at),
+            Err(at) => {
+                // An ancestor sorts just before its descendants, and nothing sorts between
+                // them, so it can only be the entry right before `at`.
+                let before = at.checked_sub(1);
+                if let Some(before) = before
+                    && self
+                        .entries
+                        .get(before)
+                        .is_some_and(|entry| entry.path.path_keys().is_ancestor_of(wanted))
+                {
+                    return Place::Below(before);
+                }
+                let below = self
+                    .entries
+                    .get(at..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|entry| wanted.is_ancestor_of(entry.path.path_keys()))
+                    .count();
+                if below > 0 {
+                    Place::Above(at..at + below)
+                } else {
+                    Place::Vacant(at)
+                }
+            }
         }
-        object.get(last)
+    }
+
+    /// The keys of `path` below the entry at `at` (which is its ancestor).
+    fn keys_below<'p>(&self, at: usize, path: &'p FieldPath) -> &'p [Box<str>] {
+        let depth = self
+            .entries
+            .get(at)
+            .map_or(0, |entry| entry.path.keys().len());
+        path.keys().get(depth..).unwrap_or_default()
+    }
+
+    /// The value at `path` when it is stored as one value: a string, number, array, or an
+    /// object that arrived whole (a JSON line's); not an object made of several fields, as
+    /// [`Event::get`] builds. For callers that want a string, number or array: no copy.
+    pub fn get_stored(&self, path: &FieldPath) -> Option<&Value> {
+        self.stored_at(self.place(path), path)
+    }
+
+    /// The value stored at `path`, which falls at `place`.
+    fn stored_at(&self, place: Place, path: &FieldPath) -> Option<&Value> {
+        match place {
+            Place::Exact(at) => self.entries.get(at).map(|entry| &entry.value),
+            Place::Below(at) => {
+                let keys = self.keys_below(at, path);
+                let mut value = &self.entries.get(at)?.value;
+                for key in keys {
+                    value = value.as_object()?.get(&**key)?;
+                }
+                Some(value)
+            }
+            Place::Above(_) | Place::Vacant(_) => None,
+        }
+    }
+
+    /// The value at `path`, if present. An object made of several fields (`http` when
+    /// `http.request.method` is set) is built for the caller.
+    pub fn get(&self, path: &FieldPath) -> Option<Cow<'_, Value>> {
+        match self.place(path) {
+            Place::Above(range) => {
+                let depth = path.keys().len();
+                let entries = self.entries.get(range).unwrap_or_default();
+                Some(Cow::Owned(Value::Object(build_object(entries, depth))))
+            }
+            place => self.stored_at(place, path).map(Cow::Borrowed),
+        }
     }
 
     /// The value at `path` as a string slice, if it is a string.
     pub fn get_str(&self, path: &FieldPath) -> Option<&str> {
-        self.get(path).and_then(Value::as_str)
+        self.get_stored(path).and_then(Value::as_str)
     }
 
-    /// The value at `path`, mutable.
+    /// The value at `path`, mutable. An object made of several fields becomes one stored
+    /// object first.
     pub fn get_mut(&mut self, path: &FieldPath) -> Option<&mut Value> {
-        let (last, parents) = path.keys.split_last()?;
-        let mut object = &mut self.fields;
-        for key in parents {
-            object = object.get_mut(key)?.as_object_mut()?;
+        match self.place(path) {
+            Place::Exact(at) => self.entries.get_mut(at).map(|entry| &mut entry.value),
+            Place::Below(at) => {
+                let keys = self.keys_below(at, path);
+                let mut value = &mut self.entries.get_mut(at)?.value;
+                for key in keys {
+                    value = value.as_object_mut()?.get_mut(&**key)?;
+                }
+                Some(value)
+            }
+            Place::Above(range) => {
+                let at = range.start;
+                let object = self.take_object(range, path);
+                self.entries.insert(
+                    at,
+                    Entry {
+                        path: path.clone(),
+                        value: Value::Object(object),
+                    },
+                );
+                self.entries.get_mut(at).map(|entry| &mut entry.value)
+            }
+            Place::Vacant(_) => None,
         }
-        object.get_mut(last)
+    }
+
+    /// Removes the entries of `range` (all below `path`) and returns them as one object.
+    fn take_object(&mut self, range: Range<usize>, path: &FieldPath) -> Fields {
+        let depth = path.keys().len();
+        let mut object = Fields::new();
+        for Entry { path, value } in self.entries.drain(range) {
+            insert_in(
+                &mut object,
+                path.keys().get(depth..).unwrap_or_default(),
+                value,
+            );
+        }
+        object
     }
 
     /// Sets the value at `path`, creating intermediate objects (a non-object value in
     /// the way is replaced by an object). Returns the previous value.
     pub fn insert(&mut self, path: &FieldPath, value: Value) -> Option<Value> {
-        let (object, key) = self.parent_mut(path)?;
-        object.insert(key.to_string(), value)
+        let mut previous = None;
+        self.merge(path, value, |existing, value| {
+            previous = Some(std::mem::replace(existing, value));
+        });
+        previous
     }
 
-    /// The object that holds the field at `path`, and the field's key in it; the parent
-    /// objects are created as [`Event::insert`] creates them. One walk down the tree for a
-    /// caller that looks at the field before it sets it.
-    pub fn parent_mut<'p>(&mut self, path: &'p FieldPath) -> Option<(&mut Fields, &'p str)> {
-        let (last, parents) = path.keys.split_last()?;
-        let mut object = &mut self.fields;
-        for key in parents {
-            let slot = object
-                .entry(key.clone())
-                .or_insert_with(|| Value::Object(Fields::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Fields::new());
+    /// Sets the value at `path` as [`Event::insert`] does when the field is absent (or
+    /// behind a non-object value); when it is present, hands it to `combine` with the new
+    /// value instead. One search for callers that look at a field before they set it.
+    pub fn merge(
+        &mut self,
+        path: &FieldPath,
+        value: Value,
+        combine: impl FnOnce(&mut Value, Value),
+    ) {
+        let at = match self.place(path) {
+            Place::Exact(at) => {
+                if let Some(entry) = self.entries.get_mut(at) {
+                    combine(&mut entry.value, value);
+                }
+                return;
             }
-            object = match slot {
-                Value::Object(inner) => inner,
-                _ => return None,
-            };
-        }
-        Some((object, last))
+            Place::Below(at) => {
+                let keys = self.keys_below(at, path);
+                let Some(entry) = self.entries.get_mut(at) else {
+                    return;
+                };
+                if let Value::Object(object) = &mut entry.value {
+                    merge_in(object, keys, value, combine);
+                    return;
+                }
+                // A scalar in the way: the new field replaces it.
+                self.entries.remove(at);
+                at
+            }
+            Place::Above(range) => {
+                let at = range.start;
+                let mut object = Value::Object(self.take_object(range, path));
+                combine(&mut object, value);
+                self.entries.insert(
+                    at,
+                    Entry {
+                        path: path.clone(),
+                        value: object,
+                    },
+                );
+                return;
+            }
+            Place::Vacant(at) => at,
+        };
+        self.entries.insert(
+            at,
+            Entry {
+                path: path.clone(),
+                value,
+            },
+        );
     }
 
     /// Removes the value at `path` and returns it. Parent objects left empty are removed too.
     pub fn remove(&mut self, path: &FieldPath) -> Option<Value> {
-        remove_in(&mut self.fields, &path.keys)
+        match self.place(path) {
+            Place::Exact(at) => Some(self.entries.remove(at).value),
+            Place::Below(at) => {
+                let keys = self.keys_below(at, path);
+                let object = self.entries.get_mut(at)?.value.as_object_mut()?;
+                let removed = remove_in(object, keys);
+                if removed.is_some() && object.is_empty() {
+                    self.entries.remove(at);
+                }
+                removed
+            }
+            Place::Above(range) => Some(Value::Object(self.take_object(range, path))),
+            Place::Vacant(_) => None,
+        }
     }
 
     /// The tags, in order.
     pub fn tags(&self) -> impl Iterator<Item = &str> {
-        self.fields
-            .get(TAGS)
+        self.get_stored(&TAGS_PATH)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -213,58 +564,173 @@ impl Event {
         if self.has_tag(tag) {
             return;
         }
-        let slot = self
-            .fields
-            .entry(TAGS.to_string())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if !slot.is_array() {
-            let previous = std::mem::take(slot);
-            *slot = Value::Array(vec![previous]);
-        }
-        if let Value::Array(tags) = slot {
-            tags.push(Value::String(tag.to_string()));
-        }
+        let tag = Value::String(tag.to_string());
+        self.merge(&TAGS_PATH, Value::Array(vec![tag]), |tags, mut new| {
+            if !tags.is_array() {
+                let previous = std::mem::take(tags);
+                *tags = Value::Array(vec![previous]);
+            }
+            if let (Value::Array(tags), Value::Array(new)) = (tags, &mut new) {
+                tags.append(new);
+            }
+        });
     }
 
     /// Removes `tag`; removes `tags` altogether when it becomes empty.
     pub fn remove_tag(&mut self, tag: &str) {
-        if let Some(Value::Array(tags)) = self.fields.get_mut(TAGS) {
+        if let Some(Value::Array(tags)) = self.get_mut(&TAGS_PATH) {
             tags.retain(|t| t.as_str() != Some(tag));
             if tags.is_empty() {
-                self.fields.remove(TAGS);
+                self.remove(&TAGS_PATH);
             }
+        }
+    }
+
+    /// The line the event was read from: `event.original`, else `message`, when a string.
+    pub fn original_line(&self) -> Option<&str> {
+        match self.get_stored(&ORIGINAL_PATH) {
+            Some(original) => original.as_str(),
+            None => self.get_str(&MESSAGE_PATH),
         }
     }
 
     /// `@timestamp` parsed, if present and valid.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
-        let text = self.fields.get(TIMESTAMP)?.as_str()?;
+        let text = self.get_str(&TIMESTAMP_PATH)?;
         DateTime::parse_from_rfc3339(text)
             .ok()
             .map(|t| t.with_timezone(&Utc))
     }
 
-    /// Appends the event as one line of compact JSON (no trailing newline).
+    /// Appends the event as one line of compact JSON (no trailing newline): the bytes
+    /// `serde_json` writes for [`Event::to_fields`], without building it. The entries are
+    /// in key order, so each one closes the objects the previous one opened down to the
+    /// parents they share, and opens its own.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        crate::json_writer::write_object(out, &self.fields);
+        out.push(b'{');
+        let mut open: &[Box<str>] = &[];
+        // The longest string written so far and where its JSON is in `out`: a line is in
+        // both `event.original` and `message`, and is escaped once.
+        let mut longest: (&str, Range<usize>) = ("", 0..0);
+        for (index, entry) in self.entries.iter().enumerate() {
+            let path = entry.path.path_keys();
+            let Some((leaf, parents)) = path.json_keys.split_last() else {
+                continue;
+            };
+            let parent_keys = path.keys.get(..parents.len()).unwrap_or_default();
+            let shared = open
+                .iter()
+                .zip(parent_keys)
+                .take_while(|(open, parent)| open == parent)
+                .count();
+            for _ in shared..open.len() {
+                out.push(b'}');
+            }
+            if index > 0 {
+                out.push(b',');
+            }
+            for parent in parents.get(shared..).unwrap_or_default() {
+                out.extend_from_slice(parent);
+                out.push(b'{');
+            }
+            out.extend_from_slice(leaf);
+            match &entry.value {
+                Value::String(text) if text.len() > longest.0.len() => {
+                    let start = out.len();
+                    crate::json_writer::write_str(out, text);
+                    longest = (text, start..out.len());
+                }
+                Value::String(text) if !text.is_empty() && *text == longest.0 => {
+                    out.extend_from_within(longest.1.clone());
+                }
+                value => crate::json_writer::write_value(out, value),
+            }
+            open = parent_keys;
+        }
+        for _ in 0..open.len() {
+            out.push(b'}');
+        }
+        out.push(b'}');
     }
 }
 
-fn remove_in(object: &mut Fields, keys: &[String]) -> Option<Value> {
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.to_fields() == other.to_fields()
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("fields", &self.to_fields())
+            .finish()
+    }
+}
+
+/// The object that `entries`, all below a path `depth` keys long, make.
+fn build_object(entries: &[Entry], depth: usize) -> Fields {
+    let mut object = Fields::new();
+    for entry in entries {
+        let keys = entry.path.keys().get(depth..).unwrap_or_default();
+        insert_in(&mut object, keys, entry.value.clone());
+    }
+    object
+}
+
+/// Sets the value at `keys` below `object`, as [`Event::insert`] does.
+fn insert_in(object: &mut Fields, keys: &[Box<str>], value: Value) -> Option<Value> {
+    let mut previous = None;
+    merge_in(object, keys, value, |existing, value| {
+        previous = Some(std::mem::replace(existing, value));
+    });
+    previous
+}
+
+/// [`Event::merge`] below `object`.
+fn merge_in(
+    mut object: &mut Fields,
+    keys: &[Box<str>],
+    value: Value,
+    combine: impl FnOnce(&mut Value, Value),
+) {
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
+    for key in parents {
+        let slot = object
+            .entry(&**key)
+            .or_insert_with(|| Value::Object(Fields::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Fields::new());
+        }
+        object = match slot {
+            Value::Object(inner) => inner,
+            _ => return,
+        };
+    }
+    match object.entry(&**last) {
+        serde_json::map::Entry::Vacant(vacant) => {
+            vacant.insert(value);
+        }
+        serde_json::map::Entry::Occupied(occupied) => combine(occupied.into_mut(), value),
+    }
+}
+
+fn remove_in(object: &mut Fields, keys: &[Box<str>]) -> Option<Value> {
     match keys {
         [] => None,
-        [last] => object.remove(last),
+        [last] => object.remove(&**last),
         [first, rest @ ..] => {
-            let child = object.get_mut(first)?.as_object_mut()?;
+            let child = object.get_mut(&**first)?.as_object_mut()?;
             let removed = remove_in(child, rest);
             if removed.is_some() && child.is_empty() {
-                object.remove(first);
+                object.remove(&**first);
             }
             removed
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,14 +745,15 @@ mod tests {
         let mut event = Event::default();
         event.insert(&path("http.request.method"), json!("GET"));
         assert_eq!(
-            event.get(&path("[http][request][method]")),
+            event.get(&path("[http][request][method]")).as_deref(),
             Some(&json!("GET"))
         );
         assert_eq!(
-            event.fields(),
+            event.to_fields(),
             json!({"http": {"request": {"method": "GET"}}})
                 .as_object()
                 .unwrap()
+                .clone()
         );
     }
 
@@ -300,7 +767,9 @@ mod tests {
 
     #[test]
     fn bracket_keys_may_contain_dots() {
-        assert_eq!(path("[a.b][c]").keys(), ["a.b", "c"]);
+        let bracketed = path("[a.b][c]");
+        let keys: Vec<&str> = bracketed.keys().iter().map(|key| &**key).collect();
+        assert_eq!(keys, ["a.b", "c"]);
     }
 
     #[test]
@@ -315,10 +784,11 @@ mod tests {
     fn from_line_sets_timestamp_message_and_original() {
         let event = Event::from_line("GET /".into(), "2024-01-02T03:04:05.000Z");
         assert_eq!(
-            event.fields(),
+            event.to_fields(),
             json!({"@timestamp": "2024-01-02T03:04:05.000Z", "message": "GET /", "event": {"original": "GET /"}})
                 .as_object()
                 .unwrap()
+                .clone()
         );
         assert_eq!(
             event.timestamp().map(format_timestamp).as_deref(),
@@ -332,7 +802,10 @@ mod tests {
         event.insert(&path("a.b.c"), json!(1));
         event.insert(&path("a.d"), json!(2));
         assert_eq!(event.remove(&path("a.b.c")), Some(json!(1)));
-        assert_eq!(event.fields(), json!({"a": {"d": 2}}).as_object().unwrap());
+        assert_eq!(
+            event.to_fields(),
+            json!({"a": {"d": 2}}).as_object().unwrap().clone()
+        );
         assert_eq!(event.remove(&path("a.x.y")), None);
     }
 
@@ -341,7 +814,10 @@ mod tests {
         let mut event = Event::default();
         event.insert(&path("a"), json!("x"));
         event.insert(&path("a.b"), json!(1));
-        assert_eq!(event.fields(), json!({"a": {"b": 1}}).as_object().unwrap());
+        assert_eq!(
+            event.to_fields(),
+            json!({"a": {"b": 1}}).as_object().unwrap().clone()
+        );
     }
 
     #[test]
@@ -353,6 +829,122 @@ mod tests {
         assert_eq!(event.tags().collect::<Vec<_>>(), ["x", "y"]);
         event.remove_tag("x");
         event.remove_tag("y");
-        assert!(!event.fields().contains_key(TAGS));
+        assert!(!event.to_fields().contains_key(TAGS));
+    }
+
+    #[test]
+    fn a_path_above_stored_fields_reads_and_replaces_them_as_one_object() {
+        let mut event = Event::default();
+        event.insert(&path("http.request.method"), json!("GET"));
+        event.insert(&path("http.version"), json!("1.1"));
+        assert_eq!(
+            event.get(&path("http")).as_deref(),
+            Some(&json!({"request": {"method": "GET"}, "version": "1.1"}))
+        );
+        assert_eq!(event.get_stored(&path("http")), None);
+        if let Some(Value::Object(http)) = event.get_mut(&path("http")) {
+            http.insert("x".into(), json!(1));
+        }
+        assert_eq!(event.get_str(&path("http.request.method")), Some("GET"));
+        assert_eq!(
+            event.insert(&path("http"), json!("flat")),
+            Some(json!({"request": {"method": "GET"}, "version": "1.1", "x": 1}))
+        );
+        assert_eq!(
+            event.to_fields(),
+            json!({"http": "flat"}).as_object().unwrap().clone()
+        );
+    }
+
+    #[test]
+    fn fields_of_a_json_line_and_configured_paths_meet_in_one_object() {
+        let fields = json!({"log": {"level": "info"}, "zeta": 1})
+            .as_object()
+            .unwrap()
+            .clone();
+        let mut event = Event::from_fields(fields, "t");
+        event.insert(&path("log.offset"), json!(7));
+        event.insert(&path("[zeta]"), json!(2));
+        let mut json = Vec::new();
+        event.write_json(&mut json);
+        assert_eq!(
+            String::from_utf8(json).unwrap(),
+            r#"{"@timestamp":"t","log":{"level":"info","offset":7},"zeta":2}"#
+        );
+    }
+
+    /// One change to an event, applied alike to an [`Event`] and to a plain JSON object.
+    #[derive(Debug, Clone)]
+    enum Change {
+        Insert(Vec<&'static str>, Value),
+        Remove(Vec<&'static str>),
+        AppendToArray(Vec<&'static str>),
+    }
+
+    fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        let keys = proptest::collection::vec(
+            proptest::sample::select(vec![
+                "a", "b", "a.b", "a\u{0}b", "\u{0}", "\u{1}", "é", "\"q",
+            ]),
+            1..4,
+        );
+        let value = prop_oneof![
+            Just(json!(null)),
+            Just(json!(1)),
+            Just(json!("text \"with\" quotes\n")),
+            Just(json!(["x"])),
+            Just(json!({})),
+            Just(json!({"a": {"b": true}, "c": 2})),
+        ];
+        prop_oneof![
+            (keys.clone(), value).prop_map(|(keys, value)| Change::Insert(keys, value)),
+            keys.clone().prop_map(Change::Remove),
+            keys.prop_map(Change::AppendToArray),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The flat event behaves as the tree of JSON objects it stands for, and writes the
+        /// bytes serde_json writes for that tree.
+        #[test]
+        fn the_flat_event_behaves_as_its_json_object(changes in proptest::collection::vec(change(), 0..24)) {
+            let mut event = Event::default();
+            let mut model = Fields::new();
+            for change in changes {
+                match change {
+                    Change::Insert(keys, value) => {
+                        let keys_boxed: Vec<Box<str>> = keys.iter().map(|&key| Box::from(key)).collect();
+                        let ours = event.insert(&FieldPath::from_keys(&keys), value.clone());
+                        let theirs = insert_in(&mut model, &keys_boxed, value);
+                        proptest::prop_assert_eq!(ours, theirs);
+                    }
+                    Change::Remove(keys) => {
+                        let keys_boxed: Vec<Box<str>> = keys.iter().map(|&key| Box::from(key)).collect();
+                        let ours = event.remove(&FieldPath::from_keys(&keys));
+                        let theirs = remove_in(&mut model, &keys_boxed);
+                        proptest::prop_assert_eq!(ours, theirs);
+                    }
+                    Change::AppendToArray(keys) => {
+                        let mut node = Some(&mut model);
+                        let (last, parents) = keys.split_last().unwrap();
+                        for key in parents {
+                            node = node.and_then(|object| object.get_mut(*key)).and_then(Value::as_object_mut);
+                        }
+                        let theirs = node.and_then(|object| object.get_mut(*last));
+                        let ours = event.get_mut(&FieldPath::from_keys(&keys));
+                        proptest::prop_assert_eq!(ours.as_deref(), theirs.as_deref());
+                        if let (Some(Value::Array(ours)), Some(Value::Array(theirs))) = (ours, theirs) {
+                            ours.push(json!("appended"));
+                            theirs.push(json!("appended"));
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(&event.to_fields(), &model);
+                let mut json = Vec::new();
+                event.write_json(&mut json);
+                proptest::prop_assert_eq!(String::from_utf8(json).unwrap(), serde_json::to_string(&model).unwrap());
+            }
+        }
     }
 }

@@ -11,10 +11,17 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        // Numbers are short; serde_json's itoa/ryu formatting is what they should look like.
-        Value::Number(number) => {
-            let _ = serde_json::to_writer(&mut *out, number);
-        }
+        Value::Number(number) => match (number.as_u64(), number.as_i64()) {
+            (Some(unsigned), _) => write_u64(out, unsigned),
+            (None, Some(negative)) => {
+                out.push(b'-');
+                write_u64(out, negative.unsigned_abs());
+            }
+            // Floats: serde_json's ryu formatting is what they should look like.
+            (None, None) => {
+                let _ = serde_json::to_writer(&mut *out, number);
+            }
+        },
         Value::String(text) => write_str(out, text),
         Value::Array(items) => {
             out.push(b'[');
@@ -28,6 +35,23 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
         }
         Value::Object(fields) => write_object(out, fields),
     }
+}
+
+/// Appends `number` in decimal, as serde_json writes integers.
+fn write_u64(out: &mut Vec<u8>, mut number: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        if let Some(digit) = digits.get_mut(start) {
+            *digit = b'0' + (number % 10) as u8;
+        }
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
 
 /// Appends a JSON object.
@@ -201,7 +225,7 @@ mod tests {
         same_as_serde(&json!({
             "@timestamp": "2024-03-05T10:00:00.000Z",
             "message": "GET /a?b=\"c\"&d=\\e HTTP/1.1\ttab\r\nnew line \u{1} \u{1f} \u{7f} café 日本",
-            "n": [1, -2, 3.5, 1e300, null, true, false],
+            "n": [1, -2, 3.5, 1e300, null, true, false, 0, 10, u64::MAX, i64::MIN, -1.0],
             "nested": {"a": {"b": []}, "empty": {}},
             "": "",
         }));

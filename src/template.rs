@@ -111,7 +111,7 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Literal(text) => out.push_str(text),
-                Part::Field { path, raw } => match event.get(path) {
+                Part::Field { path, raw } => match event.get(path).as_deref() {
                     Some(Value::String(text)) => out.push_str(text),
                     Some(Value::Null) | None => out.push_str(raw),
                     Some(other) => {

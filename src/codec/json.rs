@@ -54,7 +54,7 @@ mod tests {
     fn object_fields_become_event_fields_with_the_original_line() {
         let event = decode_json_line(r#"{"a":{"b":1}}"#.into(), NOW);
         assert_eq!(
-            Value::Object(event.fields().clone()),
+            Value::Object(event.to_fields()),
             json!({"a": {"b": 1}, "@timestamp": NOW, "event": {"original": "{\"a\":{\"b\":1}}"}})
         );
     }
@@ -63,7 +63,7 @@ mod tests {
     fn non_objects_and_invalid_json_are_kept_and_tagged() {
         for line in ["not json", "[1,2]", "{\"a\":"] {
             let event = decode_json_line(line.into(), NOW);
-            assert_eq!(event.fields()["message"], json!(line));
+            assert_eq!(event.to_fields()["message"], json!(line));
             assert!(event.has_tag(JSON_FAILURE_TAG));
         }
     }
@@ -71,10 +71,10 @@ mod tests {
     #[test]
     fn a_valid_timestamp_is_kept_and_an_invalid_one_moved_aside() {
         let good = decode_json_line(r#"{"@timestamp":"2020-05-06T07:08:09Z"}"#.into(), NOW);
-        assert_eq!(good.fields()[TIMESTAMP], json!("2020-05-06T07:08:09Z"));
+        assert_eq!(good.to_fields()[TIMESTAMP], json!("2020-05-06T07:08:09Z"));
         let bad = decode_json_line(r#"{"@timestamp":"yesterday"}"#.into(), NOW);
-        assert_eq!(bad.fields()[TIMESTAMP], json!(NOW));
-        assert_eq!(bad.fields()["_@timestamp"], json!("yesterday"));
+        assert_eq!(bad.to_fields()[TIMESTAMP], json!(NOW));
+        assert_eq!(bad.to_fields()["_@timestamp"], json!("yesterday"));
         assert!(bad.has_tag(TIMESTAMP_FAILURE_TAG));
     }
 }

@@ -134,7 +134,7 @@ mod tests {
             },
             "2024-01-01T00:00:00.000Z",
         );
-        assert_eq!(event.fields()["message"], json!("café"));
+        assert_eq!(event.to_fields()["message"], json!("café"));
         assert!(event.has_tag(LINE_TOO_LONG_TAG));
     }
 

@@ -166,10 +166,11 @@ impl DateFilter {
 
 impl Filter for DateFilter {
     fn process(&mut self, event: &mut Event) -> FilterOutcome {
-        let Some(value) = event.get(&self.source) else {
-            return FilterOutcome::Failure;
+        let timestamp = match event.get(&self.source) {
+            Some(value) => self.timestamp_text(&value),
+            None => return FilterOutcome::Failure,
         };
-        match self.timestamp_text(value) {
+        match timestamp {
             Some(timestamp) => {
                 event.insert(&self.target, Value::String(timestamp));
                 FilterOutcome::Success
@@ -255,7 +256,7 @@ mod tests {
     fn timestamp_after(filter: &mut DateFilter, value: Value) -> Option<String> {
         let mut event = event_with("t", value);
         match filter.process(&mut event) {
-            FilterOutcome::Success => Some(event.fields()["@timestamp"].as_str()?.to_string()),
+            FilterOutcome::Success => Some(event.to_fields()["@timestamp"].as_str()?.to_string()),
             _ => None,
         }
     }
@@ -266,10 +267,10 @@ mod tests {
         let mut event = event_with("nginx.access.time", json!("05/Mar/2024:10:20:30 +0100"));
         assert_eq!(date.process(&mut event), FilterOutcome::Success);
         assert_eq!(
-            event.fields()["@timestamp"],
+            event.to_fields()["@timestamp"],
             json!("2024-03-05T09:20:30.000Z")
         );
-        assert!(event.fields().get("tags").is_none());
+        assert!(event.to_fields().get("tags").is_none());
     }
 
     #[test]
@@ -416,9 +417,9 @@ mod tests {
         let mut date = filter(r#"match = ["t", "ISO8601"]"#);
         let mut event = event_with("t", json!("yesterday"));
         assert_eq!(date.process(&mut event), FilterOutcome::Failure);
-        assert_eq!(event.fields()["tags"], json!(["_dateparsefailure"]));
+        assert_eq!(event.to_fields()["tags"], json!(["_dateparsefailure"]));
         assert_eq!(
-            event.fields()["@timestamp"],
+            event.to_fields()["@timestamp"],
             json!("2000-01-01T00:00:00.000Z")
         );
 
@@ -428,7 +429,7 @@ mod tests {
         );
         let mut event = event_with("t", json!("yesterday"));
         assert_eq!(date.process(&mut event), FilterOutcome::Failure);
-        assert_eq!(event.fields()["tags"], json!(["bad_time", "x"]));
+        assert_eq!(event.to_fields()["tags"], json!(["bad_time", "x"]));
     }
 
     #[test]
@@ -449,11 +450,11 @@ mod tests {
         let mut event = event_with("t", json!("2024-03-05T10:00:00Z"));
         assert_eq!(date.process(&mut event), FilterOutcome::Success);
         assert_eq!(
-            event.fields()["event"]["created"],
+            event.to_fields()["event"]["created"],
             json!("2024-03-05T10:00:00.000Z")
         );
         assert_eq!(
-            event.fields()["@timestamp"],
+            event.to_fields()["@timestamp"],
             json!("2000-01-01T00:00:00.000Z")
         );
     }

@@ -100,7 +100,7 @@ impl ExpectedValue {
     }
 
     fn matches(&self, event: &Event) -> bool {
-        match event.get(&self.field) {
+        match event.get(&self.field).as_deref() {
             Some(Value::String(text)) => *text == self.text,
             Some(Value::Number(number)) => self.number.is_some() && number.as_f64() == self.number,
             Some(Value::Bool(flag)) => self.flag == Some(*flag),
@@ -160,7 +160,7 @@ impl DropFilter {
             && self
                 .if_match
                 .iter()
-                .all(|(field, regex)| match event.get(field) {
+                .all(|(field, regex)| match event.get(field).as_deref() {
                     Some(Value::String(text)) => regex.is_match(text),
                     Some(Value::Array(values)) => values
                         .iter()
@@ -174,12 +174,7 @@ impl DropFilter {
 /// A hash of the event that is the same on every run and every build: of its original line
 /// when it has one.
 fn event_hash(event: &Event) -> u64 {
-    let fields = event.fields();
-    let line = fields
-        .get("event")
-        .and_then(|object| object.get("original"))
-        .or_else(|| fields.get("message"))
-        .and_then(Value::as_str);
+    let line = event.original_line();
     match line {
         Some(line) => fnv1a(line.as_bytes()),
         None => {

@@ -9,7 +9,6 @@ use grok::parser::{GrokComponent, grok_split};
 use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
-use serde_json::map::Entry;
 use serde_json::{Number, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -681,17 +680,7 @@ impl CompiledPattern {
                 continue;
             }
             let value = capture.kind.value(text);
-            let Some((object, key)) = event.parent_mut(&capture.field) else {
-                continue;
-            };
-            let existing = match object.entry(key) {
-                Entry::Vacant(vacant) => {
-                    vacant.insert(value);
-                    continue;
-                }
-                Entry::Occupied(occupied) => occupied.into_mut(),
-            };
-            match existing {
+            event.merge(&capture.field, value, |existing, value| match existing {
                 _ if capture.overwrite => *existing = value,
                 Value::Null => *existing = value,
                 Value::Array(items) => items.push(value),
@@ -700,7 +689,7 @@ impl CompiledPattern {
                     *existing = Value::Array(vec![previous, value]);
                 }
                 _ => {}
-            }
+            });
         }
     }
 }
@@ -817,10 +806,10 @@ impl Filter for GrokFilter {
             ..
         } = self;
         'fields: for matcher in matchers.iter_mut() {
-            let Some(value) = event.get(&matcher.field) else {
-                continue;
-            };
-            Self::collect_subjects(value, subjects, subject_ranges);
+            match event.get(&matcher.field) {
+                Some(value) => Self::collect_subjects(&value, subjects, subject_ranges),
+                None => continue,
+            }
             for range in subject_ranges.iter() {
                 let subject = subjects.get(range.clone()).unwrap_or_default();
                 let ascii = subject.is_ascii();
@@ -1045,7 +1034,7 @@ mod tests {
     }
 
     fn field<'a>(event: &'a Event, path: &str) -> Option<&'a Value> {
-        event.get(&FieldPath::parse(path).unwrap())
+        event.get_stored(&FieldPath::parse(path).unwrap())
     }
 
     #[test]
@@ -1053,7 +1042,7 @@ mod tests {
         let mut filter = grok(r#"match = { message = "%{NGINX_COMBINED}" }"#);
         let mut event = line(COMBINED);
         assert_eq!(filter.process(&mut event), FilterOutcome::Success);
-        let fields = event.fields();
+        let fields = event.to_fields();
         assert_eq!(fields["source"], json!({"address": "203.0.113.7"}));
         assert_eq!(fields["user"], json!({"name": "alice"}));
         assert_eq!(
@@ -1184,7 +1173,7 @@ mod tests {
         assert_eq!(field(&event, "source.address"), Some(&json!("192.0.2.1")));
         assert_eq!(field(&event, "took"), Some(&json!(0.25)));
         assert_eq!(field(&event, "size"), Some(&json!(12)));
-        assert_eq!(event.fields()["a"], json!({"b": {"c": "word"}}));
+        assert_eq!(event.to_fields()["a"], json!({"b": {"c": "word"}}));
     }
 
     #[test]
@@ -1252,9 +1241,9 @@ mod tests {
     fn grok_keeps_event_and_tags_on_no_match() {
         let mut filter = grok(r#"match = { message = "%{NGINX_COMBINED}" }"#);
         let mut event = line("not an access log line");
-        let before = event.fields().clone();
+        let before = event.to_fields();
         assert_eq!(filter.process(&mut event), FilterOutcome::Failure);
-        let mut after = event.fields().clone();
+        let mut after = event.to_fields();
         assert_eq!(after.remove("tags"), Some(json!(["_grokparsefailure"])));
         assert_eq!(after, before);
 
@@ -1263,7 +1252,7 @@ mod tests {
         );
         let mut event = line("junk");
         assert_eq!(custom.process(&mut event), FilterOutcome::Failure);
-        assert_eq!(event.fields()["tags"], json!(["_nginx", "_unparsed"]));
+        assert_eq!(event.to_fields()["tags"], json!(["_nginx", "_unparsed"]));
     }
 
     #[test]
@@ -1307,7 +1296,7 @@ mod tests {
         ));
         let mut event = line(&format!("{}!", "a".repeat(16)));
         assert_eq!(filter.process(&mut event), FilterOutcome::Failure);
-        assert!(event.has_tag("_slow"), "{:?}", event.fields());
+        assert!(event.has_tag("_slow"), "{:?}", event.to_fields());
         assert_eq!(field(&event, "all"), None);
 
         // Without the clock (timeout_ms = 0) every pattern is tried and the last one matches.

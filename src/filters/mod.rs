@@ -201,7 +201,7 @@ remove_field = ["kind"]"#,
         event.insert(&FieldPath::parse("kind").unwrap(), json!("access"));
         event.insert(&FieldPath::parse("seen").unwrap(), json!("before"));
         options.apply(&mut event);
-        let fields = event.fields();
+        let fields = event.to_fields();
         assert_eq!(fields["event"]["dataset"], json!("nginx.access"));
         assert_eq!(fields["seen"], json!(["before", "yes"]));
         assert_eq!(fields["tags"], json!(["parsed", "access"]));

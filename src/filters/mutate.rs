@@ -8,6 +8,7 @@ use crate::template::Template;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Number, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Options of the `mutate` filter. Maps are applied in the order of their keys (TOML tables are
@@ -274,7 +275,7 @@ impl Filter for MutateFilter {
             }
         }
         for (from, to) in &self.copy {
-            if let Some(value) = event.get(from).cloned() {
+            if let Some(value) = event.get(from).map(Cow::into_owned) {
                 event.insert(to, value);
             }
         }
@@ -408,7 +409,7 @@ mod tests {
         };
         let mut event = Event::from_fields(fields, "t");
         assert_eq!(filter.process(&mut event), FilterOutcome::Success);
-        let mut out = event.fields().clone();
+        let mut out = event.to_fields();
         out.remove("@timestamp");
         Value::Object(out)
     }

@@ -4,7 +4,7 @@
 //! The regexes ship inside the binary (`useragent/regexes.json`); recent results are cached.
 
 use super::{BuildContext, BuildError, Filter, FilterOutcome};
-use crate::event::{Event, FieldPath, Fields};
+use crate::event::{Event, FieldPath};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -74,7 +74,7 @@ fn shared_extractor() -> Result<Arc<ua_parser::Extractor<'static>>, UseragentErr
 /// The `useragent` filter.
 pub struct UseragentFilter {
     source: FieldPath,
-    target: FieldPath,
+    target: TargetPaths,
     extractor: Arc<ua_parser::Extractor<'static>>,
     recent: Option<RecentResults>,
 }
@@ -87,7 +87,7 @@ impl UseragentFilter {
     ) -> Result<UseragentFilter, BuildError> {
         Ok(UseragentFilter {
             source: config.source.clone(),
-            target: config.target.clone(),
+            target: TargetPaths::below(&config.target),
             extractor: shared_extractor()?,
             recent: (config.cache_size > 0).then(|| RecentResults::new(config.cache_size)),
         })
@@ -102,19 +102,11 @@ impl UseragentFilter {
             None => Arc::new(parse(user_agent)),
         }
     }
-
-    /// The target object, created (or replacing a non-object value) when needed.
-    fn target_object<'e>(&self, event: &'e mut Event) -> Option<&'e mut Fields> {
-        if !matches!(event.get(&self.target), Some(Value::Object(_))) {
-            event.insert(&self.target, Value::Object(Fields::new()));
-        }
-        event.get_mut(&self.target).and_then(Value::as_object_mut)
-    }
 }
 
 impl Filter for UseragentFilter {
     fn process(&mut self, event: &mut Event) -> FilterOutcome {
-        let user_agent = match event.get(&self.source) {
+        let user_agent = match event.get_stored(&self.source) {
             Some(Value::String(text)) => text.as_str(),
             Some(Value::Array(values)) => match values.first() {
                 Some(Value::String(text)) => text.as_str(),
@@ -123,11 +115,37 @@ impl Filter for UseragentFilter {
             _ => return FilterOutcome::Failure,
         };
         let details = self.details(user_agent);
-        let Some(target) = self.target_object(event) else {
-            return FilterOutcome::Failure;
-        };
-        details.write_into(target);
+        details.write_into(&self.target, event);
         FilterOutcome::Success
+    }
+}
+
+/// The fields the filter writes, below its target.
+struct TargetPaths {
+    name: FieldPath,
+    version: FieldPath,
+    os: FieldPath,
+    os_name: FieldPath,
+    os_full: FieldPath,
+    os_version: FieldPath,
+    device: FieldPath,
+    device_name: FieldPath,
+}
+
+impl TargetPaths {
+    fn below(target: &FieldPath) -> TargetPaths {
+        let os = target.child("os");
+        let device = target.child("device");
+        TargetPaths {
+            name: target.child("name"),
+            version: target.child("version"),
+            os_name: os.child("name"),
+            os_full: os.child("full"),
+            os_version: os.child("version"),
+            os,
+            device_name: device.child("name"),
+            device,
+        }
     }
 }
 
@@ -173,31 +191,26 @@ impl UserAgentDetails {
         }
     }
 
-    /// Sets the fields in the target object; fields this parse has no value for are removed.
-    fn write_into(&self, target: &mut Fields) {
-        target.insert("name".to_string(), Value::String(self.name.clone()));
+    /// Sets the fields below the target (a non-object target is replaced by an object);
+    /// fields this parse has no value for are removed, and `os` and `device` are replaced
+    /// whole.
+    fn write_into(&self, target: &TargetPaths, event: &mut Event) {
+        event.insert(&target.name, Value::String(self.name.clone()));
         match &self.version {
-            Some(version) => target.insert("version".to_string(), Value::String(version.clone())),
-            None => target.remove("version"),
+            Some(version) => event.insert(&target.version, Value::String(version.clone())),
+            None => event.remove(&target.version),
         };
-        match &self.os {
-            Some(os) => {
-                let mut object = Fields::new();
-                object.insert("name".to_string(), Value::String(os.name.clone()));
-                if let Some(version) = &os.version {
-                    object.insert(
-                        "full".to_string(),
-                        Value::String(format!("{} {version}", os.name)),
-                    );
-                    object.insert("version".to_string(), Value::String(version.clone()));
-                }
-                target.insert("os".to_string(), Value::Object(object))
+        event.remove(&target.os);
+        if let Some(os) = &self.os {
+            event.insert(&target.os_name, Value::String(os.name.clone()));
+            if let Some(version) = &os.version {
+                let full = format!("{} {version}", os.name);
+                event.insert(&target.os_full, Value::String(full));
+                event.insert(&target.os_version, Value::String(version.clone()));
             }
-            None => target.remove("os"),
-        };
-        let mut device = Fields::new();
-        device.insert("name".to_string(), Value::String(self.device_name.clone()));
-        target.insert("device".to_string(), Value::Object(device));
+        }
+        event.remove(&target.device);
+        event.insert(&target.device_name, Value::String(self.device_name.clone()));
     }
 }
 
@@ -307,7 +320,7 @@ mod tests {
     fn parsed(filter: &mut UseragentFilter, user_agent: &str) -> Value {
         let mut event = event_with_agent(user_agent);
         assert_eq!(filter.process(&mut event), FilterOutcome::Success);
-        Value::Object(event.fields().clone())
+        Value::Object(event.to_fields())
     }
 
     #[test]
@@ -430,7 +443,7 @@ mod tests {
         let mut event = Event::default();
         event.insert(&FieldPath::parse("agent").unwrap(), json!([CURL, "other"]));
         assert_eq!(filter.process(&mut event), FilterOutcome::Success);
-        assert_eq!(event.fields()["user_agent"]["name"], json!("curl"));
+        assert_eq!(event.to_fields()["user_agent"]["name"], json!("curl"));
     }
 
     #[test]
@@ -446,7 +459,7 @@ mod tests {
         event.insert(&FieldPath::parse("client.ua").unwrap(), json!("a scalar"));
         assert_eq!(filter.process(&mut event), FilterOutcome::Success);
         assert_eq!(
-            event.fields()["client"],
+            event.to_fields()["client"],
             json!({"ua": {"name": "curl", "version": "8.5.0", "device": {"name": "Other"}}})
         );
     }
@@ -462,7 +475,7 @@ mod tests {
         );
         filter.process(&mut event);
         assert_eq!(
-            event.fields()["user_agent"],
+            event.to_fields()["user_agent"],
             json!({"original": CURL, "name": "curl", "version": "8.5.0", "device": {"name": "Other"}})
         );
     }

@@ -137,24 +137,10 @@ impl LogOrigin {
         })
     }
 
-    /// Adds the fields to a line's event: as one new `log` object in the usual case (fewer
-    /// allocations than three path inserts on this per-line path), or field by field when
-    /// the line (json codec) brought a `log`.
+    /// Adds the fields to a line's event (merged into a `log` the line brought, json codec).
     pub fn add(&self, event: &mut Event, path: &Value, fingerprint: &Value, offset: u64) {
-        if event.fields().contains_key("log") {
-            event.insert(&self.path, path.clone());
-            event.insert(&self.fingerprint, fingerprint.clone());
-            event.insert(&self.offset, Value::from(offset));
-            return;
-        }
-        let mut file = serde_json::Map::new();
-        file.insert("path".to_string(), path.clone());
-        file.insert("fingerprint".to_string(), fingerprint.clone());
-        let mut log = serde_json::Map::new();
-        log.insert("file".to_string(), Value::Object(file));
-        log.insert("offset".to_string(), Value::from(offset));
-        event
-            .fields_mut()
-            .insert("log".to_string(), Value::Object(log));
+        event.insert(&self.path, path.clone());
+        event.insert(&self.fingerprint, fingerprint.clone());
+        event.insert(&self.offset, Value::from(offset));
     }
 }

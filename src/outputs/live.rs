@@ -185,12 +185,12 @@ impl RequestFields {
             true => url.split_once('?').map_or(url, |(path, _)| path),
             false => url,
         });
-        let status = number(event.get(&self.status)).and_then(|s| u16::try_from(s).ok());
+        let status = number(event.get_stored(&self.status)).and_then(|s| u16::try_from(s).ok());
         Request {
             client: event.get_str(&self.client),
             url,
             status,
-            bytes: number(event.get(&self.bytes)).unwrap_or(0),
+            bytes: number(event.get_stored(&self.bytes)).unwrap_or(0),
             referrer: event.get_str(&self.referrer),
             user_agent: first_str(event, &self.user_agent),
             line: match window.wants_line(status) {

@@ -34,7 +34,7 @@ impl OutputCodec {
             OutputCodec::JsonLines => event.write_json(out),
             // Serialising a map of JSON values into memory cannot fail.
             OutputCodec::Pretty => {
-                let _ = serde_json::to_writer_pretty(&mut *out, event.fields());
+                let _ = serde_json::to_writer_pretty(&mut *out, &event.to_fields());
             }
         }
         out.push(b'\n');

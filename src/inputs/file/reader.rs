@@ -690,7 +690,7 @@ mod tests {
         while let Some(batch) = receiver.blocking_recv() {
             if deliver(index) {
                 for event in &batch.events {
-                    delivered.push(event.fields()["message"].as_str().unwrap().to_string());
+                    delivered.push(event.to_fields()["message"].as_str().unwrap().to_string());
                 }
                 batch.ack.complete();
             }

@@ -13,7 +13,7 @@ use crate::event::{Event, FieldPath, format_timestamp};
 use crate::inputs::{InputContext, LogOrigin};
 use crate::stats::{InputStats, SourceProgress};
 use flate2::write::MultiGzDecoder;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +87,8 @@ struct Shared {
     input_id: String,
     stats: Arc<InputStats>,
     log_origin: LogOrigin,
-    aws_s3: FieldPath,
+    bucket_name: FieldPath,
+    object_key: FieldPath,
 }
 
 /// The body's bytes before framing: plain, gzip, or not known until two bytes arrived.
@@ -111,7 +112,8 @@ struct ObjectStream<'a> {
 
 /// The fields every event of one object gets.
 struct Origin {
-    aws: Value,
+    bucket: Value,
+    key: Value,
     path: Value,
     fingerprint: Value,
 }
@@ -135,7 +137,8 @@ impl ObjectReader {
                 input_id: context.id.clone(),
                 stats: Arc::clone(&context.stats),
                 log_origin: LogOrigin::new()?,
-                aws_s3: FieldPath::parse("aws.s3")?,
+                bucket_name: FieldPath::parse("aws.s3.bucket.name")?,
+                object_key: FieldPath::parse("aws.s3.object.key")?,
             }),
         })
     }
@@ -430,21 +433,18 @@ impl Origin {
         let path = object.to_string();
         let fingerprint = crate::fingerprint::fnv1a(path.as_bytes());
         Origin {
-            aws: json!({ "s3": { "bucket": { "name": object.bucket }, "object": { "key": object.key } } }),
+            bucket: Value::String(object.bucket.clone()),
+            key: Value::String(object.key.clone()),
             path: Value::String(path),
             fingerprint: Value::String(format!("{fingerprint:016x}")),
         }
     }
 
-    /// Adds `aws.s3.*` (built whole when the event has no `aws` yet, the usual case; merged
-    /// when it has, json codec) and the `log.*` fields every line-based input sets.
+    /// Adds `aws.s3.bucket.name`, `aws.s3.object.key` and the `log.*` fields every
+    /// line-based input sets.
     fn add(&self, event: &mut Event, offset: u64, shared: &Shared) {
-        let fields = event.fields_mut();
-        if !fields.contains_key("aws") {
-            fields.insert("aws".to_string(), self.aws.clone());
-        } else if let Some(s3) = self.aws.get("s3") {
-            event.insert(&shared.aws_s3, s3.clone());
-        }
+        event.insert(&shared.bucket_name, self.bucket.clone());
+        event.insert(&shared.object_key, self.key.clone());
         shared
             .log_origin
             .add(event, &self.path, &self.fingerprint, offset);
@@ -484,7 +484,8 @@ mod tests {
             etag: None,
         };
         let origin = Origin::of(&object);
-        assert_eq!(origin.aws["s3"]["object"]["key"], "nginx/a.log");
+        assert_eq!(origin.bucket, "logs");
+        assert_eq!(origin.key, "nginx/a.log");
         assert_eq!(origin.path, "s3://logs/nginx/a.log");
         assert_eq!(
             origin.fingerprint,

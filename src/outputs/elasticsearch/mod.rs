@@ -548,7 +548,7 @@ impl Routing {
 /// The fingerprint id of an event: `<log.file.fingerprint>-<log.offset>`.
 fn fingerprint_id(event: &Event, fields: &FingerprintFields, out: &mut String) -> bool {
     let source = event.get_str(&fields.file);
-    let offset = event.get(&fields.offset).and_then(Value::as_u64);
+    let offset = event.get_stored(&fields.offset).and_then(Value::as_u64);
     match (source, offset) {
         (Some(source), Some(offset)) => {
             out.clear();
