@@ -48,10 +48,13 @@ struct PathKeys {
     /// The first eight bytes of `sort_key`, big-endian, zero-padded: comparing two of these
     /// orders most paths without looking further.
     rank: u64,
+    /// The interned paths of the parents, from the root down (`a`, `a.b` for `a.b.c`): two
+    /// paths share a parent when they point to the same one.
+    parents: Box<[&'static PathKeys]>,
 }
 
 impl PathKeys {
-    fn new(keys: Box<[Box<str>]>) -> PathKeys {
+    fn new(keys: Box<[Box<str>]>, parents: Box<[&'static PathKeys]>) -> PathKeys {
         let json_keys = keys
             .iter()
             .map(|key| {
@@ -81,6 +84,7 @@ impl PathKeys {
             json_keys,
             sort_key: sort_key.into_boxed_slice(),
             rank: u64::from_be_bytes(rank),
+            parents,
         }
     }
 
@@ -120,6 +124,19 @@ type Interned = HashMap<Box<[Box<str>]>, &'static PathKeys>;
 
 /// The interned paths.
 static INTERNED_PATHS: LazyLock<Mutex<Interned>> = LazyLock::new(Mutex::default);
+
+/// The interned path of `keys`, interning its parents first.
+fn intern(interned: &mut Interned, keys: Box<[Box<str>]>) -> &'static PathKeys {
+    if let Some(&path) = interned.get(&keys) {
+        return path;
+    }
+    let parents: Box<[&'static PathKeys]> = (1..keys.len())
+        .map(|depth| intern(interned, keys.get(..depth).unwrap_or_default().into()))
+        .collect();
+    let path: &'static PathKeys = Box::leak(Box::new(PathKeys::new(keys.clone(), parents)));
+    interned.insert(keys, path);
+    path
+}
 
 /// A field path that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,23 +179,17 @@ impl FieldPath {
     /// The path of `keys`, written in the code (`&["user_agent", "original"]`): unlike
     /// [`FieldPath::parse`], which paths from configuration go through, it does not check them.
     pub fn from_keys(keys: &[&str]) -> FieldPath {
-        let keys: Box<[Box<str>]> = keys.iter().map(|&key| Box::from(key)).collect();
         let mut interned = INTERNED_PATHS
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(&path) = interned.get(&keys) {
-            return FieldPath(PathRef::Interned(path));
-        }
-        let path: &'static PathKeys = Box::leak(Box::new(PathKeys::new(keys.clone())));
-        interned.insert(keys, path);
-        FieldPath(PathRef::Interned(path))
+        let keys: Box<[Box<str>]> = keys.iter().map(|&key| Box::from(key)).collect();
+        FieldPath(PathRef::Interned(intern(&mut interned, keys)))
     }
 
     /// The one-key path of a field named in the data; not interned.
     fn of_data_key(key: &str) -> FieldPath {
-        FieldPath(PathRef::Owned(Box::new(PathKeys::new(Box::new([
-            Box::from(key),
-        ])))))
+        let keys = Box::new([Box::from(key)]);
+        FieldPath(PathRef::Owned(Box::new(PathKeys::new(keys, Box::new([])))))
     }
 
     fn path_keys(&self) -> &PathKeys {
@@ -338,10 +349,39 @@ impl Event {
     /// Where `path` falls among the entries.
     fn place(&self, path: &FieldPath) -> Place {
         let wanted = path.path_keys();
-        match self
+        let found = self
             .entries
-            .binary_search_by(|entry| entry.path.path_keys().compare(wanted))
-        {
+            .binary_search_by(|entry| entry.path.path_keys().compare(wanted));
+        self.place_found(found, path)
+    }
+
+    /// Where `path` falls, looking forward from entry `from` (a few steps when paths come
+    /// in order; a binary search when `path` sorts before that entry's predecessor).
+    fn place_from(&self, from: usize, path: &FieldPath) -> Place {
+        let wanted = path.path_keys();
+        let sorts_after = |at: usize| {
+            self.entries
+                .get(at)
+                .map(|entry| entry.path.path_keys().compare(wanted))
+        };
+        if from > 0 && sorts_after(from - 1).is_none_or(Ordering::is_ge) {
+            return self.place(path);
+        }
+        let mut at = from;
+        let found = loop {
+            match sorts_after(at) {
+                Some(Ordering::Less) => at += 1,
+                Some(Ordering::Equal) => break Ok(at),
+                Some(Ordering::Greater) | None => break Err(at),
+            }
+        };
+        self.place_found(found, path)
+    }
+
+    /// Where `path` falls, given where a search of the sorted entries found it.
+    fn place_found(&self, found: Result<usize, usize>, path: &FieldPath) -> Place {
+        let wanted = path.path_keys();
+        match found {
             Ok(at) => Place::Exact(at),
             Err(at) => {
                 // An ancestor sorts just before its descendants, and nothing sorts between
@@ -483,21 +523,42 @@ impl Event {
         value: Value,
         combine: impl FnOnce(&mut Value, Value),
     ) {
-        let at = match self.place(path) {
+        self.merge_at(self.place(path), path, value, combine);
+    }
+
+    /// A writer for fields given in path order, each found by a short step forward from
+    /// the last instead of a search of the whole event.
+    pub fn sorted_writer(&mut self) -> SortedWriter<'_> {
+        SortedWriter {
+            event: self,
+            last: 0,
+        }
+    }
+
+    /// [`Event::merge`] at `place`, where `path` falls; returns the index of the entry
+    /// that holds the field (or its stored ancestor object).
+    fn merge_at(
+        &mut self,
+        place: Place,
+        path: &FieldPath,
+        value: Value,
+        combine: impl FnOnce(&mut Value, Value),
+    ) -> usize {
+        let at = match place {
             Place::Exact(at) => {
                 if let Some(entry) = self.entries.get_mut(at) {
                     combine(&mut entry.value, value);
                 }
-                return;
+                return at;
             }
             Place::Below(at) => {
                 let keys = self.keys_below(at, path);
                 let Some(entry) = self.entries.get_mut(at) else {
-                    return;
+                    return at;
                 };
                 if let Value::Object(object) = &mut entry.value {
                     merge_in(object, keys, value, combine);
-                    return;
+                    return at;
                 }
                 // A scalar in the way: the new field replaces it.
                 self.entries.remove(at);
@@ -514,7 +575,7 @@ impl Event {
                         value: object,
                     },
                 );
-                return;
+                return at;
             }
             Place::Vacant(at) => at,
         };
@@ -525,6 +586,7 @@ impl Event {
                 value,
             },
         );
+        at
     }
 
     /// Removes the value at `path` and returns it. Parent objects left empty are removed too.
@@ -608,7 +670,7 @@ impl Event {
     /// parents they share, and opens its own.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'{');
-        let mut open: &[Box<str>] = &[];
+        let mut open: &[&PathKeys] = &[];
         // The longest string written so far and where its JSON is in `out`: a line is in
         // both `event.original` and `message`, and is escaped once.
         let mut longest: (&str, Range<usize>) = ("", 0..0);
@@ -617,11 +679,10 @@ impl Event {
             let Some((leaf, parents)) = path.json_keys.split_last() else {
                 continue;
             };
-            let parent_keys = path.keys.get(..parents.len()).unwrap_or_default();
             let shared = open
                 .iter()
-                .zip(parent_keys)
-                .take_while(|(open, parent)| open == parent)
+                .zip(&path.parents)
+                .take_while(|(open, parent)| std::ptr::eq(**open, **parent))
                 .count();
             for _ in shared..open.len() {
                 out.push(b'}');
@@ -645,12 +706,33 @@ impl Event {
                 }
                 value => crate::json_writer::write_value(out, value),
             }
-            open = parent_keys;
+            open = &path.parents;
         }
         for _ in 0..open.len() {
             out.push(b'}');
         }
         out.push(b'}');
+    }
+}
+
+/// Sets fields of an event in path order (see [`Event::sorted_writer`]); fields out of
+/// order are still set right, at the cost of a search.
+pub struct SortedWriter<'e> {
+    event: &'e mut Event,
+    /// The entry the last field went to.
+    last: usize,
+}
+
+impl SortedWriter<'_> {
+    /// [`Event::merge`].
+    pub fn merge(
+        &mut self,
+        path: &FieldPath,
+        value: Value,
+        combine: impl FnOnce(&mut Value, Value),
+    ) {
+        let place = self.event.place_from(self.last, path);
+        self.last = self.event.merge_at(place, path, value, combine);
     }
 }
 

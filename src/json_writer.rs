@@ -91,14 +91,10 @@ fn next_candidate(bytes: &[u8], mut at: usize) -> Option<usize> {
     loop {
         let rest = bytes.get(at..)?;
         let word = match rest.get(..8) {
-            Some(chunk) => <[u8; 8]>::try_from(chunk).ok()?,
-            None => {
-                let mut padded = [b' '; 8];
-                padded.get_mut(..rest.len())?.copy_from_slice(rest);
-                padded
-            }
+            Some(chunk) => u64::from_le_bytes(<[u8; 8]>::try_from(chunk).ok()?),
+            None => last_word_padded(bytes, rest.len()),
         };
-        let candidates = escape_candidates(u64::from_le_bytes(word));
+        let candidates = escape_candidates(word);
         if candidates != 0 {
             return Some(at + (candidates.trailing_zeros() / 8) as usize);
         }
@@ -109,19 +105,44 @@ fn next_candidate(bytes: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
+/// The last `tail` (0 to 7) bytes of `bytes` as a little-endian word, padded with spaces.
+fn last_word_padded(bytes: &[u8], tail: usize) -> u64 {
+    const SPACES: u64 = LOW_BITS * b' ' as u64;
+    let pad_bits = 64usize.saturating_sub(tail * 8) as u32;
+    match bytes
+        .len()
+        .checked_sub(8)
+        .and_then(|start| bytes.get(start..))
+    {
+        // The eight last bytes, shifted down past the ones already looked at.
+        Some(last) => <[u8; 8]>::try_from(last).map_or(SPACES, |last| {
+            let looked_at = u64::from_le_bytes(last).checked_shr(pad_bits).unwrap_or(0);
+            looked_at | SPACES.checked_shl(64 - pad_bits).unwrap_or(0)
+        }),
+        None => {
+            let start = bytes.len().saturating_sub(tail);
+            let mut word = SPACES;
+            for (index, &byte) in bytes.get(start..).unwrap_or_default().iter().enumerate() {
+                let shift = index * 8;
+                word = (word & !(0xff << shift)) | (u64::from(byte) << shift);
+            }
+            word
+        }
+    }
+}
+
 /// Strings this long or longer are searched with memchr when they have no control character.
 const VECTOR_SEARCH_MIN_LEN: usize = 64;
 
-/// Whether `bytes` holds a control character (below 0x20), eight bytes at a time.
+/// Whether `bytes` holds a control character (below 0x20): the smallest byte of each 64 is
+/// found with a loop the compiler turns into vector instructions.
 fn has_control_byte(bytes: &[u8]) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    let control_in = |chunk: &[u8]| {
-        <[u8; 8]>::try_from(chunk).is_ok_and(|word| {
-            let word = u64::from_le_bytes(word);
-            word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS != 0
-        })
-    };
-    words.by_ref().any(control_in) || words.remainder().iter().any(|&byte| byte < 0x20)
+    bytes.chunks(64).any(|chunk| {
+        chunk
+            .iter()
+            .fold(u8::MAX, |smallest, &byte| smallest.min(byte))
+            < 0x20
+    })
 }
 
 /// Appends `text` as a JSON string, escaped as serde_json does.

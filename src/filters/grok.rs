@@ -394,6 +394,9 @@ impl PatternLibrary {
                 overwrite,
             });
         }
+        // In field order, so that storing them walks the event once (a stable sort: two
+        // captures into one field keep their order, which decides `[first, second]`).
+        captures.sort_by(|a, b| a.field.cmp(&b.field));
         Ok(CompiledPattern {
             source: pattern.to_string(),
             regex,
@@ -669,6 +672,7 @@ impl CompiledPattern {
         keep_empty: bool,
         event: &mut Event,
     ) {
+        let mut fields = event.sorted_writer();
         for capture in &self.captures {
             let Some(text) = locations
                 .get(capture.group)
@@ -680,7 +684,7 @@ impl CompiledPattern {
                 continue;
             }
             let value = capture.kind.value(text);
-            event.merge(&capture.field, value, |existing, value| match existing {
+            fields.merge(&capture.field, value, |existing, value| match existing {
                 _ if capture.overwrite => *existing = value,
                 Value::Null => *existing = value,
                 Value::Array(items) => items.push(value),

@@ -746,8 +746,10 @@ mod tests {
         }
         assert_eq!(combined.regex.captures_len(), GROUP_COUNT - 1);
         assert_eq!(Group::XForwardedFor as usize, GROUP_COUNT - 1);
-        let fields: Vec<String> = main
-            .captures
+        // The captures are kept in field order; listed here by group.
+        let mut by_group: Vec<_> = main.captures.iter().collect();
+        by_group.sort_by_key(|capture| capture.group);
+        let fields: Vec<String> = by_group
             .iter()
             .map(|capture| format!("{}={}", capture.group, capture.field))
             .collect();
