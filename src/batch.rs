@@ -3,6 +3,7 @@
 //! [`Ack`]; when the last copy is completed the receipt resolves and the input may advance
 //! its checkpoint. An `Ack` dropped without `complete` never acknowledges (replay, not loss).
 
+use crate::codec::framed::FramedLines;
 use crate::event::Event;
 use crate::lock::lock;
 use crate::stats::OutputStats;
@@ -11,13 +12,44 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
-/// Events from one input on their way to the filter workers.
+/// Events from one input on their way to the filter workers: built by the input, or lines
+/// the worker makes events of (see [`FramedLines`]).
 #[derive(Debug)]
 pub struct Batch {
     /// The events, in input order.
     pub events: Vec<Event>,
+    /// Lines that follow the events, in input order.
+    pub lines: FramedLines,
     /// Completed once every output has delivered the batch.
     pub ack: Ack,
+}
+
+impl Batch {
+    /// A batch of events built by the input.
+    pub fn new(events: Vec<Event>, ack: Ack) -> Batch {
+        Batch {
+            events,
+            lines: FramedLines::default(),
+            ack,
+        }
+    }
+
+    /// How many events the batch holds or will hold.
+    pub fn len(&self) -> usize {
+        self.events.len() + self.lines.len()
+    }
+
+    /// Whether the batch has no events.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The events, with those of the lines built, and the acknowledgement.
+    pub fn into_events(self) -> (Vec<Event>, Ack) {
+        let mut events = self.events;
+        self.lines.build_events(&mut events);
+        (events, self.ack)
+    }
 }
 
 /// Filtered events on their way to one output; the events are shared by all outputs.

@@ -414,9 +414,10 @@ fn run_worker(
                 .map(|batch| (batch, channels.order.ticket())),
             Err(_) => None,
         };
-        let Some((Batch { mut events, ack }, ticket)) = next else {
+        let Some((batch, ticket)) = next else {
             return;
         };
+        let (mut events, ack) = batch.into_events();
         let received = events.len() as u64;
         for stage in &mut stages {
             stage.apply(&mut events);
@@ -484,12 +485,7 @@ mod tests {
         let (ack, mut receipt) = Ack::new();
         let mut tagged = events(3);
         tagged[1].add_tag("_grokparsefailure");
-        batch_sender
-            .blocking_send(Batch {
-                events: tagged,
-                ack,
-            })
-            .unwrap();
+        batch_sender.blocking_send(Batch::new(tagged, ack)).unwrap();
         drop(batch_sender);
         let first_stats = Arc::new(OutputStats::new("first", "stdout"));
         let second_stats = Arc::new(OutputStats::new("second", "stdout"));
@@ -526,10 +522,7 @@ mod tests {
         let (output_sender, mut output) = mpsc::channel(4);
         let (ack, mut receipt) = Ack::new();
         batch_sender
-            .blocking_send(Batch {
-                events: Vec::new(),
-                ack,
-            })
+            .blocking_send(Batch::new(Vec::new(), ack))
             .unwrap();
         drop(batch_sender);
         let output_stats = Arc::new(OutputStats::new("out", "stdout"));

@@ -546,13 +546,7 @@ mod tests {
         let (sender, mut receiver) = mpsc::channel::<Batch>(4);
         stats.watch_queue(&sender);
         let (ack, _receipt) = crate::batch::Ack::new();
-        sender
-            .send(Batch {
-                events: Vec::new(),
-                ack,
-            })
-            .await
-            .unwrap();
+        sender.send(Batch::new(Vec::new(), ack)).await.unwrap();
         assert_eq!(
             stats.snapshot().queue,
             Some(QueueFill {

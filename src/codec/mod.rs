@@ -2,6 +2,7 @@
 //! (`charset.rs`) and the per-line codec (`json.rs` or plain lines) are shared by every input.
 
 pub mod charset;
+pub mod framed;
 pub mod json;
 pub mod lines;
 

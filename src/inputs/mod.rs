@@ -121,6 +121,7 @@ impl InputConfig {
 
 /// The fields every line-based input gives its events: `log.file.path`,
 /// `log.file.fingerprint` and `log.offset`, with their paths parsed once.
+#[derive(Debug, Clone)]
 pub struct LogOrigin {
     path: FieldPath,
     fingerprint: FieldPath,

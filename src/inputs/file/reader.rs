@@ -8,7 +8,8 @@ use super::registry::{
 use super::{FileMode, StartPosition};
 use crate::batch::{Ack, Batch};
 use crate::codec::LineDecoder;
-use crate::codec::lines::LineFramer;
+use crate::codec::framed::{FramedLines, LineOrigin};
+use crate::codec::lines::{Line, LineFramer};
 use crate::event::{Event, format_timestamp};
 use crate::inputs::{InputContext, InputError, LogOrigin};
 use crate::stats::SourceProgress;
@@ -19,6 +20,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes read per `read` call.
@@ -89,11 +91,67 @@ struct OpenFile {
     at_end: bool,
 }
 
-/// Events collected for the next batch, with where each file stands after them.
+/// Lines collected for the next batch, with where each file stands after them.
 struct BatchBuilder {
-    events: Vec<Event>,
+    lines: FramedLines,
     positions: Vec<(FileKey, u64)>,
     capacity: usize,
+}
+
+/// The lines framed from one read, before they go into a batch.
+#[derive(Default)]
+struct StagedLines {
+    bytes: Vec<u8>,
+    /// Each line's end in `bytes`, offset and whether it was cut.
+    lines: Vec<(usize, u64, bool)>,
+    /// When the lines were read.
+    timestamp: String,
+}
+
+impl StagedLines {
+    /// Keeps `line` unless it is empty (blank lines make no event).
+    fn push(&mut self, line: &Line<'_>) {
+        if !line.bytes.is_empty() || line.truncated {
+            self.bytes.extend_from_slice(line.bytes);
+            self.lines
+                .push((self.bytes.len(), line.offset, line.truncated));
+        }
+    }
+
+    fn lines(&self) -> impl Iterator<Item = Line<'_>> {
+        let mut start = 0;
+        self.lines.iter().map(move |&(end, offset, truncated)| {
+            let bytes = self.bytes.get(start..end).unwrap_or_default();
+            start = end;
+            Line {
+                bytes,
+                offset,
+                truncated,
+            }
+        })
+    }
+
+    /// Emptied, keeping the buffers for the next read.
+    fn cleared(mut self) -> StagedLines {
+        self.bytes.clear();
+        self.lines.clear();
+        self
+    }
+}
+
+/// The `log.*` fields of a file's lines.
+#[derive(Debug)]
+struct FileOrigin {
+    fields: LogOrigin,
+    path: Value,
+    fingerprint: Value,
+}
+
+impl LineOrigin for FileOrigin {
+    fn add(&self, event: &mut Event, offset: u64) {
+        self.fields
+            .add(event, &self.path, &self.fingerprint, offset);
+    }
 }
 
 impl BatchBuilder {
@@ -112,8 +170,8 @@ struct Reader {
     files: Vec<OpenFile>,
     batch: BatchBuilder,
     buffer: Vec<u8>,
-    /// Decoded lines of the last chunk, and the offset of each one's first byte.
-    lines: Vec<(Event, u64)>,
+    /// The lines of the last chunk read, before their origin is known.
+    staged: StagedLines,
     origin: LogOrigin,
     warned: HashSet<String>,
     first_discovery: bool,
@@ -132,18 +190,19 @@ struct Reader {
 pub fn run(settings: ReaderSettings, context: InputContext) -> Result<(), InputError> {
     let registry = Registry::load(context.checkpoint.clone())?;
     let capacity = context.batch_size.max(1);
+    let lines = FramedLines::new(&settings.decoder);
     let mut reader = Reader {
         settings,
         context,
         registry,
         files: Vec::new(),
         batch: BatchBuilder {
-            events: Vec::with_capacity(capacity),
+            lines,
             positions: Vec::new(),
             capacity,
         },
         buffer: vec![0; READ_CHUNK],
-        lines: Vec::new(),
+        staged: StagedLines::default(),
         origin: LogOrigin::new()?,
         warned: HashSet::new(),
         first_discovery: true,
@@ -504,16 +563,11 @@ impl Reader {
             file.read_offset += count as u64;
             file.last_growth = Instant::now();
             read_total += count as u64;
-            let timestamp = format_timestamp(chrono::Utc::now());
-            let decoder = &self.settings.decoder;
-            let lines = &mut self.lines;
+            let staged = &mut self.staged;
+            staged.timestamp = format_timestamp(chrono::Utc::now());
             // `Read` returns at most the buffer's length.
             let chunk = self.buffer.get(..count).unwrap_or_default();
-            file.framer.push(chunk, |line| {
-                if !line.bytes.is_empty() || line.truncated {
-                    lines.push((decoder.decode(&line, &timestamp), line.offset));
-                }
-            });
+            file.framer.push(chunk, |line| staged.push(&line));
             let resume = file.framer.resume_offset();
             self.take_lines(index, resume);
         }
@@ -543,14 +597,9 @@ impl Reader {
         let Some(file) = self.files.get_mut(index) else {
             return;
         };
-        let timestamp = format_timestamp(chrono::Utc::now());
-        let decoder = &self.settings.decoder;
-        let lines = &mut self.lines;
-        file.framer.finish(|line| {
-            if !line.bytes.is_empty() || line.truncated {
-                lines.push((decoder.decode(&line, &timestamp), line.offset));
-            }
-        });
+        let staged = &mut self.staged;
+        staged.timestamp = format_timestamp(chrono::Utc::now());
+        file.framer.finish(|line| staged.push(&line));
         let resume = file.framer.resume_offset();
         self.take_lines(index, resume);
     }
@@ -562,46 +611,51 @@ impl Reader {
             return;
         };
         let key = file.key.clone();
-        let path = Value::String(file.path.clone());
-        let fingerprint = self.fingerprint_field(index);
-        let mut lines = std::mem::take(&mut self.lines).into_iter().peekable();
-        while let Some((mut event, offset)) = lines.next() {
-            self.origin.add(&mut event, &path, &fingerprint, offset);
-            self.batch.events.push(event);
-            if self.batch.events.len() >= self.batch.capacity
-                && let Some((_, next_offset)) = lines.peek()
+        let origin: Arc<dyn LineOrigin> = Arc::new(FileOrigin {
+            fields: self.origin.clone(),
+            path: Value::String(file.path.clone()),
+            fingerprint: self.fingerprint_field(index),
+        });
+        let staged = std::mem::take(&mut self.staged);
+        let mut lines = staged.lines().peekable();
+        while let Some(line) = lines.next() {
+            self.batch.lines.push(&line, &origin, &staged.timestamp);
+            if self.batch.lines.len() >= self.batch.capacity
+                && let Some(next) = lines.peek()
             {
                 // The batch ends inside this chunk: the file stands at the next line's start.
-                self.batch.position(&key, *next_offset);
+                self.batch.position(&key, next.offset);
                 self.flush();
             }
         }
+        drop(lines);
+        self.staged = staged.cleared();
         self.batch.position(&key, resume);
-        if self.batch.events.len() >= self.batch.capacity {
+        if self.batch.lines.len() >= self.batch.capacity {
             self.flush();
         }
     }
 
     /// Sends the collected events as one batch.
     fn flush(&mut self) {
-        if self.batch.positions.is_empty() && self.batch.events.is_empty() {
+        if self.batch.positions.is_empty() && self.batch.lines.is_empty() {
             return;
         }
-        let events = std::mem::replace(
-            &mut self.batch.events,
-            Vec::with_capacity(self.batch.capacity),
+        let lines = std::mem::replace(
+            &mut self.batch.lines,
+            FramedLines::new(&self.settings.decoder),
         );
         let positions = std::mem::take(&mut self.batch.positions);
         let (ack, receipt) = Ack::new();
-        let count = events.len();
-        if events.is_empty() {
-            ack.complete();
-        } else if self
-            .context
-            .batches
-            .blocking_send(Batch { events, ack })
-            .is_err()
-        {
+        let count = lines.len();
+        let batch = Batch {
+            events: Vec::new(),
+            lines,
+            ack,
+        };
+        if batch.is_empty() {
+            batch.ack.complete();
+        } else if self.context.batches.blocking_send(batch).is_err() {
             self.closed = true;
         } else {
             self.context.stats.sent(count);
@@ -689,10 +743,11 @@ mod tests {
         let mut index = 0;
         while let Some(batch) = receiver.blocking_recv() {
             if deliver(index) {
-                for event in &batch.events {
+                let (events, ack) = batch.into_events();
+                for event in &events {
                     delivered.push(event.to_fields()["message"].as_str().unwrap().to_string());
                 }
-                batch.ack.complete();
+                ack.complete();
             }
             index += 1;
         }

@@ -416,7 +416,7 @@ impl ObjectStream<'_> {
         let count = events.len() as u64;
         let (ack, receipt) = Ack::new();
         let sent = tokio::select! {
-            sent = self.reader.batches.send(Batch { events, ack }) => sent.is_ok(),
+            sent = self.reader.batches.send(Batch::new(events, ack)) => sent.is_ok(),
             () = self.reader.shutdown.cancelled() => false,
         };
         if sent {
