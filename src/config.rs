@@ -113,8 +113,9 @@ impl Default for ApiSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSettings {
-    /// Filter worker threads (default: the number of cores, as Logstash). Batches reach the
-    /// outputs in input order whatever the number (see `batch_order`).
+    /// Filter worker threads (default: the number of cores, as Logstash). They also decode
+    /// the file input's lines and build its events. Batches reach the outputs in input order
+    /// whatever the number (see `batch_order`).
     #[serde(default = "default_workers")]
     pub workers: usize,
     /// Largest number of events moved as one batch (default 128: a batch's events stay in

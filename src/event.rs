@@ -591,7 +591,12 @@ impl Event {
 
     /// Removes the value at `path` and returns it. Parent objects left empty are removed too.
     pub fn remove(&mut self, path: &FieldPath) -> Option<Value> {
-        match self.place(path) {
+        self.remove_at(self.place(path), path)
+    }
+
+    /// [`Event::remove`] at `place`, where `path` falls.
+    fn remove_at(&mut self, place: Place, path: &FieldPath) -> Option<Value> {
+        match place {
             Place::Exact(at) => Some(self.entries.remove(at).value),
             Place::Below(at) => {
                 let keys = self.keys_below(at, path);
@@ -724,6 +729,21 @@ pub struct SortedWriter<'e> {
 }
 
 impl SortedWriter<'_> {
+    /// [`Event::insert`], without the previous value.
+    pub fn insert(&mut self, path: &FieldPath, value: Value) {
+        self.merge(path, value, |existing, value| *existing = value);
+    }
+
+    /// [`Event::remove`], without the removed value.
+    pub fn remove(&mut self, path: &FieldPath) {
+        let place = self.event.place_from(self.last, path);
+        self.last = match place {
+            Place::Exact(at) | Place::Below(at) | Place::Vacant(at) => at,
+            Place::Above(ref range) => range.start,
+        };
+        self.event.remove_at(place, path);
+    }
+
     /// [`Event::merge`].
     pub fn merge(
         &mut self,
@@ -961,6 +981,8 @@ mod tests {
         Insert(Vec<&'static str>, Value),
         Remove(Vec<&'static str>),
         AppendToArray(Vec<&'static str>),
+        /// Inserts (`Some`) and removes (`None`) through one [`SortedWriter`], sorted or not.
+        Written(Vec<(Vec<&'static str>, Option<Value>)>, bool),
     }
 
     fn change() -> impl proptest::strategy::Strategy<Value = Change> {
@@ -979,10 +1001,13 @@ mod tests {
             Just(json!({})),
             Just(json!({"a": {"b": true}, "c": 2})),
         ];
+        let written =
+            proptest::collection::vec((keys.clone(), proptest::option::of(value.clone())), 0..6);
         prop_oneof![
             (keys.clone(), value).prop_map(|(keys, value)| Change::Insert(keys, value)),
             keys.clone().prop_map(Change::Remove),
             keys.prop_map(Change::AppendToArray),
+            (written, any::<bool>()).prop_map(|(written, sorted)| Change::Written(written, sorted)),
         ]
     }
 
@@ -1006,6 +1031,26 @@ mod tests {
                         let ours = event.remove(&FieldPath::from_keys(&keys));
                         let theirs = remove_in(&mut model, &keys_boxed);
                         proptest::prop_assert_eq!(ours, theirs);
+                    }
+                    Change::Written(mut written, sorted) => {
+                        let path = |keys: &[&str]| FieldPath::from_keys(keys);
+                        if sorted {
+                            written.sort_by_key(|(keys, _)| path(keys));
+                        }
+                        let mut writer = event.sorted_writer();
+                        for (keys, value) in written {
+                            let keys_boxed: Vec<Box<str>> = keys.iter().map(|&key| Box::from(key)).collect();
+                            match value {
+                                Some(value) => {
+                                    writer.insert(&path(&keys), value.clone());
+                                    insert_in(&mut model, &keys_boxed, value);
+                                }
+                                None => {
+                                    writer.remove(&path(&keys));
+                                    remove_in(&mut model, &keys_boxed);
+                                }
+                            }
+                        }
                     }
                     Change::AppendToArray(keys) => {
                         let mut node = Some(&mut model);

@@ -165,8 +165,8 @@ struct UserAgentDetails {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct OsDetails {
     name: String,
-    /// `major[.minor[.patch[.build]]]`; with it, `full` is `name version`.
-    version: Option<String>,
+    /// `major[.minor[.patch[.build]]]`, and with it `full`: `name version`.
+    version: Option<(String, String)>,
 }
 
 impl UserAgentDetails {
@@ -183,9 +183,11 @@ impl UserAgentDetails {
         UserAgentDetails {
             name,
             version,
-            os: os.map(|os| OsDetails {
-                name: os.os.into_owned(),
-                version: dotted_version([os.major, os.minor, os.patch, os.patch_minor]),
+            os: os.map(|os| {
+                let name = os.os.into_owned();
+                let version = dotted_version([os.major, os.minor, os.patch, os.patch_minor])
+                    .map(|version| (format!("{name} {version}"), version));
+                OsDetails { name, version }
             }),
             device_name: device.map_or_else(|| UNKNOWN.to_string(), |d| d.device.into_owned()),
         }
@@ -193,24 +195,27 @@ impl UserAgentDetails {
 
     /// Sets the fields below the target (a non-object target is replaced by an object);
     /// fields this parse has no value for are removed, and `os` and `device` are replaced
-    /// whole.
+    /// whole. In path order, with one walk through the event.
     fn write_into(&self, target: &TargetPaths, event: &mut Event) {
-        event.insert(&target.name, Value::String(self.name.clone()));
-        match &self.version {
-            Some(version) => event.insert(&target.version, Value::String(version.clone())),
-            None => event.remove(&target.version),
-        };
-        event.remove(&target.os);
+        let text = |text: &String| Value::String(text.clone());
+        let mut fields = event.sorted_writer();
+        fields.remove(&target.device);
+        fields.insert(&target.device_name, text(&self.device_name));
+        fields.insert(&target.name, text(&self.name));
+        fields.remove(&target.os);
         if let Some(os) = &self.os {
-            event.insert(&target.os_name, Value::String(os.name.clone()));
-            if let Some(version) = &os.version {
-                let full = format!("{} {version}", os.name);
-                event.insert(&target.os_full, Value::String(full));
-                event.insert(&target.os_version, Value::String(version.clone()));
+            if let Some((full, _)) = &os.version {
+                fields.insert(&target.os_full, text(full));
+            }
+            fields.insert(&target.os_name, text(&os.name));
+            if let Some((_, version)) = &os.version {
+                fields.insert(&target.os_version, text(version));
             }
         }
-        event.remove(&target.device);
-        event.insert(&target.device_name, Value::String(self.device_name.clone()));
+        match &self.version {
+            Some(version) => fields.insert(&target.version, text(version)),
+            None => fields.remove(&target.version),
+        }
     }
 }
 
@@ -233,13 +238,17 @@ fn dotted_version<S: AsRef<str>>(parts: [Option<S>; 4]) -> Option<String> {
     version
 }
 
+/// Parses by user-agent string. foldhash instead of SipHash: the strings are 50 to 200 bytes
+/// and hashed on every event, and the table is bounded, so colliding strings cannot grow it.
+type RecentTable = HashMap<Box<str>, Arc<UserAgentDetails>, foldhash::fast::RandomState>;
+
 /// A bounded memo of recent parses: two generations of at most `capacity / 2` entries each.
 /// Lookups try the current generation, then the previous one (moving a hit forward); when the
 /// current one is full it becomes the previous one and the oldest is forgotten. This keeps the
 /// user agents seen recently, like an LRU, with plain `HashMap`s and O(1) work per event.
 struct RecentResults {
-    current: HashMap<Box<str>, Arc<UserAgentDetails>>,
-    previous: HashMap<Box<str>, Arc<UserAgentDetails>>,
+    current: RecentTable,
+    previous: RecentTable,
     generation_capacity: usize,
 }
 
@@ -247,8 +256,8 @@ impl RecentResults {
     fn new(capacity: usize) -> RecentResults {
         let generation_capacity = capacity.div_ceil(2);
         RecentResults {
-            current: HashMap::with_capacity(generation_capacity),
-            previous: HashMap::new(),
+            current: RecentTable::with_capacity_and_hasher(generation_capacity, Default::default()),
+            previous: RecentTable::default(),
             generation_capacity,
         }
     }
@@ -268,7 +277,7 @@ impl RecentResults {
         if self.current.len() >= self.generation_capacity {
             self.previous = std::mem::replace(
                 &mut self.current,
-                HashMap::with_capacity(self.generation_capacity),
+                RecentTable::with_capacity_and_hasher(self.generation_capacity, Default::default()),
             );
         }
         self.current
