@@ -295,6 +295,17 @@ enum Place {
     Vacant(usize),
 }
 
+impl Place {
+    /// The index of the entry at, above or below the path, or where it would go: a writer
+    /// or reader's next search starts there.
+    fn index(&self) -> usize {
+        match self {
+            Place::Exact(at) | Place::Below(at) | Place::Vacant(at) => *at,
+            Place::Above(range) => range.start,
+        }
+    }
+}
+
 /// Entries an event starts with room for: a parsed nginx line with its date and user agent.
 const TYPICAL_ENTRIES: usize = 24;
 
@@ -526,6 +537,15 @@ impl Event {
         self.merge_at(self.place(path), path, value, combine);
     }
 
+    /// A reader for fields asked for in path order, each found by a short step forward from
+    /// the last instead of a search of the whole event.
+    pub fn sorted_reader(&self) -> SortedReader<'_> {
+        SortedReader {
+            event: self,
+            last: 0,
+        }
+    }
+
     /// A writer for fields given in path order, each found by a short step forward from
     /// the last instead of a search of the whole event.
     pub fn sorted_writer(&mut self) -> SortedWriter<'_> {
@@ -720,6 +740,28 @@ impl Event {
     }
 }
 
+/// Reads fields of an event in path order (see [`Event::sorted_reader`]); fields out of
+/// order are still found, at the cost of a search.
+pub struct SortedReader<'e> {
+    event: &'e Event,
+    /// Where the last field was looked for.
+    last: usize,
+}
+
+impl<'e> SortedReader<'e> {
+    /// [`Event::get_stored`].
+    pub fn get_stored(&mut self, path: &FieldPath) -> Option<&'e Value> {
+        let place = self.event.place_from(self.last, path);
+        self.last = place.index();
+        self.event.stored_at(place, path)
+    }
+
+    /// [`Event::get_str`].
+    pub fn get_str(&mut self, path: &FieldPath) -> Option<&'e str> {
+        self.get_stored(path).and_then(Value::as_str)
+    }
+}
+
 /// Sets fields of an event in path order (see [`Event::sorted_writer`]); fields out of
 /// order are still set right, at the cost of a search.
 pub struct SortedWriter<'e> {
@@ -737,10 +779,7 @@ impl SortedWriter<'_> {
     /// [`Event::remove`], without the removed value.
     pub fn remove(&mut self, path: &FieldPath) {
         let place = self.event.place_from(self.last, path);
-        self.last = match place {
-            Place::Exact(at) | Place::Below(at) | Place::Vacant(at) => at,
-            Place::Above(ref range) => range.start,
-        };
+        self.last = place.index();
         self.event.remove_at(place, path);
     }
 
@@ -1068,6 +1107,12 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(&event.to_fields(), &model);
+                // A reader answers as lookups do, with the paths in or out of order.
+                let mut reader = event.sorted_reader();
+                for keys in [&["a"][..], &["a", "b"], &["\u{0}"], &["a", "a"], &["b"], &["a", "b", "a"], &["é"]] {
+                    let path = FieldPath::from_keys(keys);
+                    proptest::prop_assert_eq!(reader.get_stored(&path), event.get_stored(&path));
+                }
                 let mut json = Vec::new();
                 event.write_json(&mut json);
                 proptest::prop_assert_eq!(String::from_utf8(json).unwrap(), serde_json::to_string(&model).unwrap());

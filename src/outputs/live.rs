@@ -179,24 +179,32 @@ impl RequestFields {
         })
     }
 
-    /// The request an event describes; its line only if `window` wants it.
+    /// The request an event describes; its line only if `window` wants it. The fields are
+    /// read in the order of the default paths (`http.request.referrer` …
+    /// `user_agent.original`), each a short step from the last.
     fn request<'a>(&self, event: &'a Event, window: &LiveWindow) -> Request<'a> {
-        let url = event.get_str(&self.url).map(|url| match self.strip_query {
+        let mut fields = event.sorted_reader();
+        let referrer = fields.get_str(&self.referrer);
+        let bytes = number(fields.get_stored(&self.bytes)).unwrap_or(0);
+        let status = number(fields.get_stored(&self.status)).and_then(|s| u16::try_from(s).ok());
+        let client = fields.get_str(&self.client);
+        let url = fields.get_str(&self.url).map(|url| match self.strip_query {
             true => url.split_once('?').map_or(url, |(path, _)| path),
             false => url,
         });
-        let status = number(event.get_stored(&self.status)).and_then(|s| u16::try_from(s).ok());
+        let user_agent = self.user_agent.iter().find_map(|path| fields.get_str(path));
+        let line = match window.wants_line(status) {
+            true => self.line.iter().find_map(|path| event.get_str(path)),
+            false => None,
+        };
         Request {
-            client: event.get_str(&self.client),
+            client,
             url,
             status,
-            bytes: number(event.get_stored(&self.bytes)).unwrap_or(0),
-            referrer: event.get_str(&self.referrer),
-            user_agent: first_str(event, &self.user_agent),
-            line: match window.wants_line(status) {
-                true => first_str(event, &self.line),
-                false => None,
-            },
+            bytes,
+            referrer,
+            user_agent,
+            line,
         }
     }
 }
@@ -208,10 +216,6 @@ fn number(value: Option<&Value>) -> Option<u64> {
         Value::String(text) => text.parse().ok(),
         _ => None,
     }
-}
-
-fn first_str<'a>(event: &'a Event, paths: &[FieldPath]) -> Option<&'a str> {
-    paths.iter().find_map(|path| event.get_str(path))
 }
 
 /// The `live` output.
