@@ -699,7 +699,8 @@ impl Event {
         // The longest string written so far and where its JSON is in `out`: a line is in
         // both `event.original` and `message`, and is escaped once.
         let mut longest: (&str, Range<usize>) = ("", 0..0);
-        for (index, entry) in self.entries.iter().enumerate() {
+        let mut first = true;
+        for entry in &self.entries {
             let path = entry.path.path_keys();
             let Some((leaf, parents)) = path.json_keys.split_last() else {
                 continue;
@@ -712,9 +713,10 @@ impl Event {
             for _ in shared..open.len() {
                 out.push(b'}');
             }
-            if index > 0 {
+            if !first {
                 out.push(b',');
             }
+            first = false;
             for parent in parents.get(shared..).unwrap_or_default() {
                 out.extend_from_slice(parent);
                 out.push(b'{');

@@ -103,7 +103,7 @@ fn filter(format: &str, zone: &str, value: Value) -> Option<DateTime<Utc>> {
     event.insert(&field, value.clone());
     match date.process(&mut event) {
         FilterOutcome::Success => {
-            let written = event.fields().get("@timestamp").cloned();
+            let written = event.to_fields().get("@timestamp").cloned();
             let time = event.timestamp();
             assert!(
                 time.is_some(),
@@ -115,7 +115,7 @@ fn filter(format: &str, zone: &str, value: Value) -> Option<DateTime<Utc>> {
         FilterOutcome::Failure => {
             assert!(event.has_tag("_dateparsefailure"), "{format}: {value}");
             assert_eq!(
-                event.fields().get("@timestamp"),
+                event.to_fields().get("@timestamp"),
                 Some(&Value::String("2000-01-01T00:00:00.000Z".to_string()))
             );
             None

@@ -78,8 +78,8 @@ fn run(filters: &mut Filters, line: &str) {
     assert_eq!(outcome == FilterOutcome::Success, !tagged, "{line:?}");
     if outcome == FilterOutcome::Success {
         filters.date.process(&mut event);
-        let timestamp = event
-            .fields()
+        let fields = event.to_fields();
+        let timestamp = fields
             .get("@timestamp")
             .and_then(|value| value.as_str())
             .expect("@timestamp stays a string");

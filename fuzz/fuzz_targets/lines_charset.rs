@@ -95,7 +95,7 @@ fuzz_target!(|data: &[u8]| {
         let text = encoding.decode_without_bom_handling(bytes).0;
         if codec == CodecKind::Lines {
             assert_eq!(
-                event.fields().get("message").and_then(|m| m.as_str()),
+                event.to_fields().get("message").and_then(|m| m.as_str()),
                 Some(&*text),
                 "{charset}: {bytes:?}"
             );

@@ -12,7 +12,7 @@ pub fn assert_valid_json(event: &Event) {
     let parsed: Value = serde_json::from_slice(&json).unwrap_or_else(|error| {
         panic!("invalid JSON {:?}: {error}", String::from_utf8_lossy(&json))
     });
-    let fields = Value::Object(event.fields().clone());
+    let fields = Value::Object(event.to_fields());
     assert!(
         same(&parsed, &fields),
         "the JSON {parsed} is not the event {fields}"
