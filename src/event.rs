@@ -35,7 +35,7 @@ static ORIGINAL_PATH: LazyLock<FieldPath> =
     LazyLock::new(|| FieldPath::from_keys(&["event", "original"]));
 
 /// One path's keys with what sorting and writing them needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct PathKeys {
     /// The keys from the root down.
     keys: Box<[Box<str>]>,
@@ -486,19 +486,26 @@ impl Event {
                 Some(value)
             }
             Place::Above(range) => {
-                let at = range.start;
-                let object = self.take_object(range, path);
-                self.entries.insert(
-                    at,
-                    Entry {
-                        path: path.clone(),
-                        value: Value::Object(object),
-                    },
-                );
+                let at = self.store_whole(range, path);
                 self.entries.get_mut(at).map(|entry| &mut entry.value)
             }
             Place::Vacant(_) => None,
         }
+    }
+
+    /// Makes the entries of `range` (all below `path`) one entry at `path` holding their
+    /// object; returns its index.
+    fn store_whole(&mut self, range: Range<usize>, path: &FieldPath) -> usize {
+        let at = range.start;
+        let object = self.take_object(range, path);
+        self.entries.insert(
+            at,
+            Entry {
+                path: path.clone(),
+                value: Value::Object(object),
+            },
+        );
+        at
     }
 
     /// Removes the entries of `range` (all below `path`) and returns them as one object.
@@ -585,16 +592,10 @@ impl Event {
                 at
             }
             Place::Above(range) => {
-                let at = range.start;
-                let mut object = Value::Object(self.take_object(range, path));
-                combine(&mut object, value);
-                self.entries.insert(
-                    at,
-                    Entry {
-                        path: path.clone(),
-                        value: object,
-                    },
-                );
+                let at = self.store_whole(range, path);
+                if let Some(entry) = self.entries.get_mut(at) {
+                    combine(&mut entry.value, value);
+                }
                 return at;
             }
             Place::Vacant(at) => at,

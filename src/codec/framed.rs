@@ -15,28 +15,67 @@ pub trait LineOrigin: Send + Sync + fmt::Debug {
     fn add(&self, event: &mut Event, offset: u64);
 }
 
+/// Lines' bytes one after another, each with its offset and whether it was cut: framed
+/// lines kept past the buffer they were framed in.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    bytes: Vec<u8>,
+    /// Each line's end in `bytes` (it starts where the previous one ends), offset and
+    /// whether it was cut.
+    lines: Vec<(usize, u64, bool)>,
+}
+
+impl LineBuffer {
+    /// Keeps a copy of `line`.
+    pub fn push(&mut self, line: &Line<'_>) {
+        self.bytes.extend_from_slice(line.bytes);
+        self.lines
+            .push((self.bytes.len(), line.offset, line.truncated));
+    }
+
+    /// How many lines there are.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether there are no lines.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The lines, in order.
+    pub fn iter(&self) -> impl Iterator<Item = Line<'_>> {
+        let mut start = 0;
+        self.lines.iter().map(move |&(end, offset, truncated)| {
+            let bytes = self.bytes.get(start..end).unwrap_or_default();
+            start = end;
+            Line {
+                bytes,
+                offset,
+                truncated,
+            }
+        })
+    }
+
+    /// Forgets the lines, keeping the memory for the next ones.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.lines.clear();
+    }
+}
+
 /// Lines of one batch: their bytes as read (before charset decoding), where each is from
 /// and when it was read.
 #[derive(Debug, Default)]
 pub struct FramedLines {
     /// How the lines become events; `None` only when there are no lines.
     decoder: Option<LineDecoder>,
-    /// The lines' bytes, one after another.
-    bytes: Vec<u8>,
-    lines: Vec<FramedLine>,
+    lines: LineBuffer,
+    /// For each line, its index in `origins` and in `timestamps`.
+    sources: Vec<(usize, usize)>,
     origins: Vec<Arc<dyn LineOrigin>>,
     /// Ingest times (`@timestamp` until a filter sets it), one per read.
     timestamps: Vec<String>,
-}
-
-#[derive(Debug)]
-struct FramedLine {
-    /// Where the line's bytes end in `bytes` (they start where the previous line's end).
-    end: usize,
-    offset: u64,
-    truncated: bool,
-    origin: usize,
-    timestamp: usize,
 }
 
 impl FramedLines {
@@ -60,14 +99,9 @@ impl FramedLines {
         if self.timestamps.last().is_none_or(|last| last != timestamp) {
             self.timestamps.push(timestamp.to_string());
         }
-        self.bytes.extend_from_slice(line.bytes);
-        self.lines.push(FramedLine {
-            end: self.bytes.len(),
-            offset: line.offset,
-            truncated: line.truncated,
-            origin: self.origins.len() - 1,
-            timestamp: self.timestamps.len() - 1,
-        });
+        self.lines.push(line);
+        self.sources
+            .push((self.origins.len() - 1, self.timestamps.len() - 1));
     }
 
     /// How many lines there are.
@@ -86,18 +120,11 @@ impl FramedLines {
             return;
         };
         events.reserve(self.lines.len());
-        let mut start = 0;
-        for framed in &self.lines {
-            let line = Line {
-                bytes: self.bytes.get(start..framed.end).unwrap_or_default(),
-                offset: framed.offset,
-                truncated: framed.truncated,
-            };
-            start = framed.end;
-            let timestamp = self.timestamps.get(framed.timestamp);
-            let mut event = decoder.decode(&line, timestamp.map_or("", String::as_str));
-            if let Some(origin) = self.origins.get(framed.origin) {
-                origin.add(&mut event, framed.offset);
+        for (line, &(origin, timestamp)) in self.lines.iter().zip(&self.sources) {
+            let timestamp = self.timestamps.get(timestamp).map_or("", String::as_str);
+            let mut event = decoder.decode(&line, timestamp);
+            if let Some(origin) = self.origins.get(origin) {
+                origin.add(&mut event, line.offset);
             }
             events.push(event);
         }

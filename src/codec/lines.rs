@@ -15,6 +15,13 @@ pub struct Line<'a> {
     pub truncated: bool,
 }
 
+impl Line<'_> {
+    /// Whether the line becomes an event: blank lines do not, unless they were cut.
+    pub fn makes_event(&self) -> bool {
+        !self.bytes.is_empty() || self.truncated
+    }
+}
+
 /// Splits a stream into lines. Feed it bytes with [`LineFramer::push`].
 #[derive(Debug)]
 pub struct LineFramer {

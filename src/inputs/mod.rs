@@ -140,10 +140,9 @@ impl LogOrigin {
 
     /// Adds the fields to a line's event (merged into a `log` the line brought, json codec).
     pub fn add(&self, event: &mut Event, path: &Value, fingerprint: &Value, offset: u64) {
-        let replace = |existing: &mut Value, value| *existing = value;
         let mut fields = event.sorted_writer();
-        fields.merge(&self.fingerprint, fingerprint.clone(), replace);
-        fields.merge(&self.path, path.clone(), replace);
-        fields.merge(&self.offset, Value::from(offset), replace);
+        fields.insert(&self.fingerprint, fingerprint.clone());
+        fields.insert(&self.path, path.clone());
+        fields.insert(&self.offset, Value::from(offset));
     }
 }

@@ -252,6 +252,62 @@ impl Drop for Run {
     }
 }
 
+/// One chaos run: its name, seed, random source and start, announced when it begins.
+struct Chaos {
+    name: &'static str,
+    seed: u64,
+    rng: Rng,
+    started: Instant,
+}
+
+impl Chaos {
+    fn begin(name: &'static str) -> Chaos {
+        let seed = seed();
+        println!(
+            "chaos[{name}] seed {seed}, {} kills, {} lines/s ({})",
+            kills(),
+            rate(),
+            replay(seed)
+        );
+        Chaos {
+            name,
+            seed,
+            rng: Rng::new(seed),
+            started: Instant::now(),
+        }
+    }
+
+    /// While a writer runs: kills logpipe `kills()` times (see [`kill_repeatedly`]), then
+    /// sets `stop`, waits for the writer with `finish_writer` (the lines it wrote, and a word
+    /// on what else it did), and checks that the index holds exactly those lines.
+    fn kill_while_writing(
+        mut self,
+        pipeline: &Path,
+        osmem: &Osmem,
+        lifetime_ms: (u64, u64),
+        written: &AtomicUsize,
+        stop: &AtomicBool,
+        finish_writer: impl FnOnce() -> (Vec<String>, String),
+    ) {
+        let (name, seed) = (self.name, self.seed);
+        kill_repeatedly(
+            name,
+            pipeline,
+            osmem,
+            &mut self.rng,
+            seed,
+            lifetime_ms,
+            written,
+        );
+        stop.store(true, Ordering::Relaxed);
+        let (lines, done) = finish_writer();
+        println!("chaos[{name}] writer stopped: {} lines{done}", lines.len());
+        drain_and_compare(name, pipeline, osmem, &lines, seed);
+        let took = self.started.elapsed().as_secs_f64();
+        println!("chaos[{name}] done in {took:.1} s");
+    }
+}
+
 /// Starts logpipe, lets it run a random time in `lifetime_ms`, kills it with SIGKILL;
 /// `kills()` times, printing each. Between a kill and the next start the writer goes on for
 /// up to 0.3 s more.
@@ -507,15 +563,8 @@ fn open_append(path: &Path) -> File {
 
 #[test]
 fn file_tail_with_rotation_survives_random_sigkills_with_every_line_indexed_once() {
-    let seed = seed();
-    let kills = kills();
-    println!(
-        "chaos[file] seed {seed}, {kills} kills, {} lines/s ({})",
-        rate(),
-        replay(seed)
-    );
-    let started = Instant::now();
-    let mut rng = Rng::new(seed);
+    let chaos = Chaos::begin("file");
+    let seed = chaos.seed;
     let osmem = Osmem::start();
     let dir = temp_dir();
     let logs = dir.path().join("logs");
@@ -563,27 +612,12 @@ path = "logs/access.log*"
         );
         std::thread::spawn(move || logrotate(&logs, &url, seed, &stop, &reopen))
     };
-    kill_repeatedly(
-        "file",
-        &pipeline,
-        &osmem,
-        &mut rng,
-        seed,
-        (200, 2000),
-        &written,
-    );
-    stop.store(true, Ordering::Relaxed);
-    let (rotations, deleted) = rotator.join().expect("the logrotate thread");
-    let lines = writer.join().expect("the nginx thread");
-    println!(
-        "chaos[file] writer stopped: {} lines, {rotations} rotations, {deleted} rotated files deleted once indexed",
-        lines.len()
-    );
-    drain_and_compare("file", &pipeline, &osmem, &lines, seed);
-    println!(
-        "chaos[file] done in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    chaos.kill_while_writing(&pipeline, &osmem, (200, 2000), &written, &stop, || {
+        let (rotations, deleted) = rotator.join().expect("the logrotate thread");
+        let lines = writer.join().expect("the nginx thread");
+        let done = format!(", {rotations} rotations, {deleted} rotated files deleted once indexed");
+        (lines, done)
+    });
 }
 
 /// The S3 writer: puts a new object every 0.3–1.5 s with 30–150 % of `rate()` lines (on
@@ -637,15 +671,8 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn s3_poll_with_objects_arriving_survives_random_sigkills_with_every_line_indexed_once() {
-    let seed = seed();
-    let kills = kills();
-    println!(
-        "chaos[s3] seed {seed}, {kills} kills, {} lines/s ({})",
-        rate(),
-        replay(seed)
-    );
-    let started = Instant::now();
-    let mut rng = Rng::new(seed);
+    let chaos = Chaos::begin("s3");
+    let seed = chaos.seed;
     let moto = Moto::start();
     moto.fixture().create_bucket("logs");
     let osmem = Osmem::start();
@@ -662,23 +689,10 @@ fn s3_poll_with_objects_arriving_survives_random_sigkills_with_every_line_indexe
     // Killed after 1–6 s rather than 0.2–2 s: an object is done only once all its events
     // are indexed (the output flushes every second) and then saved (at most every second),
     // some 3 s after the start here, so shorter lives would hardly ever move the checkpoint.
-    kill_repeatedly(
-        "s3",
-        &pipeline,
-        &osmem,
-        &mut rng,
-        seed,
-        (1000, 6000),
-        &written,
-    );
-    stop.store(true, Ordering::Relaxed);
-    let (lines, objects) = writer.join().expect("the writer thread");
-    println!(
-        "chaos[s3] writer stopped: {} lines in {objects} objects",
-        lines.len()
-    );
-    drain_and_compare("s3", &pipeline, &osmem, &lines, seed);
-    println!("chaos[s3] done in {:.1} s", started.elapsed().as_secs_f64());
+    chaos.kill_while_writing(&pipeline, &osmem, (1000, 6000), &written, &stop, || {
+        let (lines, objects) = writer.join().expect("the writer thread");
+        (lines, format!(" in {objects} objects"))
+    });
 }
 
 /// What `logpipe check --state` says of the pipeline's inputs.

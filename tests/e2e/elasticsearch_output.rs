@@ -135,12 +135,7 @@ fn sample_log_lands_in_elasticsearch_with_status_counts_matching_the_input() {
 
 #[test]
 fn mapping_conflicts_go_to_the_dead_letter_queue_and_replay_delivers_them_after_a_fix() {
-    let osmem = Osmem::start();
-    http_json(
-        "PUT",
-        &format!("{}/conflict", osmem.url),
-        Some(r#"{"mappings":{"properties":{"n":{"type":"long"}}}}"#),
-    );
+    let osmem = Osmem::with_conflicting_mapping();
     let dir = temp_dir();
     std::fs::write(
         dir.path().join("in.ndjson"),

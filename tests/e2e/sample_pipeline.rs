@@ -15,18 +15,12 @@ fn sample_lines() -> usize {
 fn bundled_pipeline_emits_one_parsed_event_per_sample_line_and_resumes_from_checkpoint() {
     let data = temp_dir();
     let run = || {
-        let output = logpipe()
-            .args(["run", "pipelines/nginx-file.toml"])
-            .current_dir(repo())
-            .env("LOGPIPE_DATA_DIR", data.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        succeeded(
+            logpipe()
+                .args(["run", "pipelines/nginx-file.toml"])
+                .current_dir(repo())
+                .env("LOGPIPE_DATA_DIR", data.path()),
+        )
     };
     let output = run();
     let events = json_lines(&output.stdout);

@@ -84,12 +84,7 @@ fn pipeline_with_secrets(dir: &Path, hosts: &str, with_s3: bool) -> PathBuf {
 
 #[test]
 fn secrets_never_reach_logs_check_output_or_the_dead_letter_queue_and_data_dir_is_private() {
-    let osmem = Osmem::start();
-    http_json(
-        "PUT",
-        &format!("{}/conflict", osmem.url),
-        Some(r#"{"mappings":{"properties":{"n":{"type":"long"}}}}"#),
-    );
+    let osmem = Osmem::with_conflicting_mapping();
     let dir = temp_dir();
     std::fs::write(dir.path().join("in.ndjson"), "{\"n\":1}\n{\"n\":\"abc\"}\n").unwrap();
 
@@ -167,16 +162,11 @@ fn secrets_never_reach_logs_check_output_or_the_dead_letter_queue_and_data_dir_i
 fn check_stderr(dir: &Path, text: &str, mode: u32, env: &[(&str, &str)]) -> String {
     let pipeline = write_pipeline(dir, "p.toml", text);
     std::fs::set_permissions(&pipeline, std::fs::Permissions::from_mode(mode)).unwrap();
-    let output = logpipe()
-        .arg("check")
-        .arg(&pipeline)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeeded(
+        logpipe()
+            .arg("check")
+            .arg(&pipeline)
+            .envs(env.iter().copied()),
     );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

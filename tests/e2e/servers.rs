@@ -126,6 +126,18 @@ fn osmem_binary() -> PathBuf {
 }
 
 impl Osmem {
+    /// Starts a server whose index `conflict` maps `n` as a long: a document whose `n` is a
+    /// string is refused there (a mapping conflict, for the dead-letter queue).
+    pub fn with_conflicting_mapping() -> Osmem {
+        let osmem = Osmem::start();
+        http_json(
+            "PUT",
+            &format!("{}/conflict", osmem.url),
+            Some(r#"{"mappings":{"properties":{"n":{"type":"long"}}}}"#),
+        );
+        osmem
+    }
+
     /// Starts a new, empty server on a free port.
     pub fn start() -> Osmem {
         let mut child = Command::new(osmem_binary())

@@ -42,12 +42,12 @@ pub fn run_to_end(pipeline: &Path) -> Output {
 
 /// Runs `logpipe run OPTIONS… PIPELINE` (e.g. `--once`) to completion; asserts it exits 0.
 pub fn run_to_end_with(options: &[&str], pipeline: &Path) -> Output {
-    let output = logpipe()
-        .arg("run")
-        .args(options)
-        .arg(pipeline)
-        .output()
-        .expect("run logpipe");
+    succeeded(logpipe().arg("run").args(options).arg(pipeline))
+}
+
+/// Runs `command` to completion and asserts it exits 0, showing its stderr if not.
+pub fn succeeded(command: &mut Command) -> Output {
+    let output = command.output().expect("run logpipe");
     assert!(
         output.status.success(),
         "logpipe failed: {}\nstderr: {}",

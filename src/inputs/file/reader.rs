@@ -8,7 +8,7 @@ use super::registry::{
 use super::{FileMode, StartPosition};
 use crate::batch::{Ack, Batch};
 use crate::codec::LineDecoder;
-use crate::codec::framed::{FramedLines, LineOrigin};
+use crate::codec::framed::{FramedLines, LineBuffer, LineOrigin};
 use crate::codec::lines::{Line, LineFramer};
 use crate::event::{Event, format_timestamp};
 use crate::inputs::{InputContext, InputError, LogOrigin};
@@ -98,44 +98,10 @@ struct BatchBuilder {
     capacity: usize,
 }
 
-/// The lines framed from one read, before they go into a batch.
-#[derive(Default)]
-struct StagedLines {
-    bytes: Vec<u8>,
-    /// Each line's end in `bytes`, offset and whether it was cut.
-    lines: Vec<(usize, u64, bool)>,
-    /// When the lines were read.
-    timestamp: String,
-}
-
-impl StagedLines {
-    /// Keeps `line` unless it is empty (blank lines make no event).
-    fn push(&mut self, line: &Line<'_>) {
-        if !line.bytes.is_empty() || line.truncated {
-            self.bytes.extend_from_slice(line.bytes);
-            self.lines
-                .push((self.bytes.len(), line.offset, line.truncated));
-        }
-    }
-
-    fn lines(&self) -> impl Iterator<Item = Line<'_>> {
-        let mut start = 0;
-        self.lines.iter().map(move |&(end, offset, truncated)| {
-            let bytes = self.bytes.get(start..end).unwrap_or_default();
-            start = end;
-            Line {
-                bytes,
-                offset,
-                truncated,
-            }
-        })
-    }
-
-    /// Emptied, keeping the buffers for the next read.
-    fn cleared(mut self) -> StagedLines {
-        self.bytes.clear();
-        self.lines.clear();
-        self
+/// Keeps `line` for the batch if it makes an event.
+fn stage(staged: &mut LineBuffer, line: &Line<'_>) {
+    if line.makes_event() {
+        staged.push(line);
     }
 }
 
@@ -170,8 +136,10 @@ struct Reader {
     files: Vec<OpenFile>,
     batch: BatchBuilder,
     buffer: Vec<u8>,
-    /// The lines of the last chunk read, before their origin is known.
-    staged: StagedLines,
+    /// The lines of the last chunk read (blank ones left out), before their origin is
+    /// known (a new file's fingerprint is, after the read), and when they were read.
+    staged: LineBuffer,
+    read_time: String,
     origin: LogOrigin,
     warned: HashSet<String>,
     first_discovery: bool,
@@ -202,7 +170,8 @@ pub fn run(settings: ReaderSettings, context: InputContext) -> Result<(), InputE
             capacity,
         },
         buffer: vec![0; READ_CHUNK],
-        staged: StagedLines::default(),
+        staged: LineBuffer::default(),
+        read_time: String::new(),
         origin: LogOrigin::new()?,
         warned: HashSet::new(),
         first_discovery: true,
@@ -563,11 +532,11 @@ impl Reader {
             file.read_offset += count as u64;
             file.last_growth = Instant::now();
             read_total += count as u64;
+            self.read_time = format_timestamp(chrono::Utc::now());
             let staged = &mut self.staged;
-            staged.timestamp = format_timestamp(chrono::Utc::now());
             // `Read` returns at most the buffer's length.
             let chunk = self.buffer.get(..count).unwrap_or_default();
-            file.framer.push(chunk, |line| staged.push(&line));
+            file.framer.push(chunk, |line| stage(staged, &line));
             let resume = file.framer.resume_offset();
             self.take_lines(index, resume);
         }
@@ -597,9 +566,9 @@ impl Reader {
         let Some(file) = self.files.get_mut(index) else {
             return;
         };
+        self.read_time = format_timestamp(chrono::Utc::now());
         let staged = &mut self.staged;
-        staged.timestamp = format_timestamp(chrono::Utc::now());
-        file.framer.finish(|line| staged.push(&line));
+        file.framer.finish(|line| stage(staged, &line));
         let resume = file.framer.resume_offset();
         self.take_lines(index, resume);
     }
@@ -616,10 +585,10 @@ impl Reader {
             path: Value::String(file.path.clone()),
             fingerprint: self.fingerprint_field(index),
         });
-        let staged = std::mem::take(&mut self.staged);
-        let mut lines = staged.lines().peekable();
+        let mut staged = std::mem::take(&mut self.staged);
+        let mut lines = staged.iter().peekable();
         while let Some(line) = lines.next() {
-            self.batch.lines.push(&line, &origin, &staged.timestamp);
+            self.batch.lines.push(&line, &origin, &self.read_time);
             if self.batch.lines.len() >= self.batch.capacity
                 && let Some(next) = lines.peek()
             {
@@ -629,14 +598,15 @@ impl Reader {
             }
         }
         drop(lines);
-        self.staged = staged.cleared();
+        staged.clear();
+        self.staged = staged;
         self.batch.position(&key, resume);
         if self.batch.lines.len() >= self.batch.capacity {
             self.flush();
         }
     }
 
-    /// Sends the collected events as one batch.
+    /// Sends the collected lines as one batch.
     fn flush(&mut self) {
         if self.batch.positions.is_empty() && self.batch.lines.is_empty() {
             return;

@@ -387,7 +387,7 @@ impl ObjectStream<'_> {
         let (decoder, origin, shared) = (&self.reader.decoder, &self.origin, self.reader);
         let pending = &mut self.pending;
         let mut collect = |line: Line<'_>| {
-            if !line.bytes.is_empty() || line.truncated {
+            if line.makes_event() {
                 let mut event = decoder.decode(&line, &timestamp);
                 origin.add(&mut event, line.offset, shared);
                 pending.push(event);
