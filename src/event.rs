@@ -39,8 +39,10 @@ static ORIGINAL_PATH: LazyLock<FieldPath> =
 struct PathKeys {
     /// The keys from the root down.
     keys: Box<[Box<str>]>,
-    /// Each key as JSON writes it in an object: `"key":`.
-    json_keys: Box<[Box<[u8]>]>,
+    /// What JSON output writes to reach the value when the first `d` parents' objects are
+    /// already open, for each `d` below the number of keys: the other parents' keys, each
+    /// opening its object, then the last key (`"b":{"c":` for `a.b.c` and `d` = 1).
+    openings: Box<[Box<[u8]>]>,
     /// The keys in one byte string that sorts as the keys do, key by key and bytewise (the
     /// order of `serde_json::Map`): each key with bytes 0 and 1 escaped as `1 1` and `1 2`,
     /// followed by a 0 byte. An ancestor's sort key is a prefix of its descendants'.
@@ -55,12 +57,16 @@ struct PathKeys {
 
 impl PathKeys {
     fn new(keys: Box<[Box<str>]>, parents: Box<[&'static PathKeys]>) -> PathKeys {
-        let json_keys = keys
-            .iter()
-            .map(|key| {
-                let mut json = Vec::with_capacity(key.len() + 3);
-                crate::json_writer::write_str(&mut json, key);
-                json.push(b':');
+        let openings = (0..keys.len())
+            .map(|open| {
+                let mut json = Vec::new();
+                for (depth, key) in keys.iter().enumerate().skip(open) {
+                    if depth > open {
+                        json.push(b'{');
+                    }
+                    crate::json_writer::write_str(&mut json, key);
+                    json.push(b':');
+                }
                 json.into_boxed_slice()
             })
             .collect();
@@ -81,7 +87,7 @@ impl PathKeys {
         }
         PathKeys {
             keys,
-            json_keys,
+            openings,
             sort_key: sort_key.into_boxed_slice(),
             rank: u64::from_be_bytes(rank),
             parents,
@@ -703,14 +709,14 @@ impl Event {
         let mut first = true;
         for entry in &self.entries {
             let path = entry.path.path_keys();
-            let Some((leaf, parents)) = path.json_keys.split_last() else {
-                continue;
-            };
             let shared = open
                 .iter()
                 .zip(&path.parents)
                 .take_while(|(open, parent)| std::ptr::eq(**open, **parent))
                 .count();
+            let Some(opening) = path.openings.get(shared) else {
+                continue;
+            };
             for _ in shared..open.len() {
                 out.push(b'}');
             }
@@ -718,11 +724,7 @@ impl Event {
                 out.push(b',');
             }
             first = false;
-            for parent in parents.get(shared..).unwrap_or_default() {
-                out.extend_from_slice(parent);
-                out.push(b'{');
-            }
-            out.extend_from_slice(leaf);
+            out.extend_from_slice(opening);
             match &entry.value {
                 Value::String(text) if text.len() > longest.0.len() => {
                     let start = out.len();

@@ -184,8 +184,8 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
 
 /// How a byte that JSON does not allow raw in a string is written.
 enum Escape {
-    /// A two-character escape such as `\n`.
-    Short(&'static [u8]),
+    /// A backslash and this letter, such as `\n`.
+    Short(u8),
     /// `\u00XX`.
     Unicode,
 }
@@ -193,7 +193,10 @@ enum Escape {
 impl Escape {
     fn write(self, out: &mut Vec<u8>, byte: u8) {
         match self {
-            Escape::Short(escaped) => out.extend_from_slice(escaped),
+            Escape::Short(letter) => {
+                out.push(b'\\');
+                out.push(letter);
+            }
             Escape::Unicode => {
                 out.extend_from_slice(b"\\u00");
                 out.push(hex_digit(byte >> 4));
@@ -215,13 +218,13 @@ fn hex_digit(nibble: u8) -> u8 {
 /// The escape of `byte`, if it needs one (the same choices as serde_json).
 fn escape(byte: u8) -> Option<Escape> {
     Some(match byte {
-        b'"' => Escape::Short(b"\\\""),
-        b'\\' => Escape::Short(b"\\\\"),
-        b'\n' => Escape::Short(b"\\n"),
-        b'\r' => Escape::Short(b"\\r"),
-        b'\t' => Escape::Short(b"\\t"),
-        0x08 => Escape::Short(b"\\b"),
-        0x0c => Escape::Short(b"\\f"),
+        b'"' => Escape::Short(b'"'),
+        b'\\' => Escape::Short(b'\\'),
+        b'\n' => Escape::Short(b'n'),
+        b'\r' => Escape::Short(b'r'),
+        b'\t' => Escape::Short(b't'),
+        0x08 => Escape::Short(b'b'),
+        0x0c => Escape::Short(b'f'),
         0..=0x1f => Escape::Unicode,
         _ => return None,
     })

@@ -57,6 +57,15 @@ impl LineBuffer {
         })
     }
 
+    /// No lines, with room for as many lines as `self` holds and an eighth more bytes (for
+    /// lines a little longer).
+    fn with_room_of(&self) -> LineBuffer {
+        LineBuffer {
+            bytes: Vec::with_capacity(self.bytes.len() + self.bytes.len() / 8),
+            lines: Vec::with_capacity(self.lines.len()),
+        }
+    }
+
     /// Forgets the lines, keeping the memory for the next ones.
     pub fn clear(&mut self) {
         self.bytes.clear();
@@ -83,6 +92,17 @@ impl FramedLines {
     pub fn new(decoder: &LineDecoder) -> FramedLines {
         FramedLines {
             decoder: Some(decoder.clone()),
+            ..FramedLines::default()
+        }
+    }
+
+    /// No lines yet, for the same decoder, with room for as many lines and bytes as `self`
+    /// holds: the next batch is filled without growing its buffers step by step.
+    pub fn next_batch(&self) -> FramedLines {
+        FramedLines {
+            decoder: self.decoder.clone(),
+            lines: self.lines.with_room_of(),
+            sources: Vec::with_capacity(self.sources.len()),
             ..FramedLines::default()
         }
     }

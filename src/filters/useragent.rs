@@ -63,12 +63,52 @@ fn shared_extractor() -> Result<Arc<ua_parser::Extractor<'static>>, UseragentErr
         .get_or_init(|| {
             let regexes: ua_parser::Regexes<'static> =
                 serde_json::from_str(UAP_CORE_REGEXES).map_err(|error| error.to_string())?;
-            let extractor =
-                ua_parser::Extractor::try_from(regexes).map_err(|error| error.to_string())?;
+            let extractor = build_extractor(regexes).map_err(|error| error.to_string())?;
             Ok(Arc::new(extractor))
         })
         .clone()
         .map_err(|reason| UseragentError { reason })
+}
+
+/// Why the bundled regexes did not compile (they are tested to compile).
+type ExtractorError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Compiles the three parsers (as `Extractor::try_from` does), the device one, which takes
+/// over half the time, on a thread of its own: startup waits for the slowest of them.
+fn build_extractor(
+    regexes: ua_parser::Regexes<'static>,
+) -> Result<ua_parser::Extractor<'static>, ExtractorError> {
+    let ua_parser::Regexes {
+        user_agent_parsers,
+        os_parsers,
+        device_parsers,
+    } = regexes;
+    std::thread::scope(|scope| {
+        let devices = scope.spawn(move || -> Result<_, ExtractorError> {
+            Ok(device_parsers
+                .into_iter()
+                .try_fold(ua_parser::device::Builder::new(), |builder, parser| {
+                    builder.push(parser)
+                })?
+                .build()?)
+        });
+        let ua = user_agent_parsers
+            .into_iter()
+            .try_fold(ua_parser::user_agent::Builder::new(), |builder, parser| {
+                builder.push(parser)
+            })?
+            .build()?;
+        let os = os_parsers
+            .into_iter()
+            .try_fold(ua_parser::os::Builder::new(), |builder, parser| {
+                builder.push(parser)
+            })?
+            .build()?;
+        let dev = devices
+            .join()
+            .map_err(|_| "building the device parser panicked")??;
+        Ok(ua_parser::Extractor { ua, os, dev })
+    })
 }
 
 /// The `useragent` filter.

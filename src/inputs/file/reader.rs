@@ -611,10 +611,8 @@ impl Reader {
         if self.batch.positions.is_empty() && self.batch.lines.is_empty() {
             return;
         }
-        let lines = std::mem::replace(
-            &mut self.batch.lines,
-            FramedLines::new(&self.settings.decoder),
-        );
+        let next = self.batch.lines.next_batch();
+        let lines = std::mem::replace(&mut self.batch.lines, next);
         let positions = std::mem::take(&mut self.batch.positions);
         let (ack, receipt) = Ack::new();
         let count = lines.len();
