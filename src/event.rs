@@ -565,6 +565,25 @@ impl Event {
         SortedWriter {
             event: self,
             last: 0,
+            memo: None,
+        }
+    }
+
+    /// A [`Event::sorted_writer`] that replays where `memo`'s fields went in the last event
+    /// it wrote, when this event has the same layout and the same fields come in the same
+    /// order (the common case for one filter on lines of one log); it searches, and
+    /// records again, from the first field that differs.
+    pub fn sorted_writer_with<'e>(&'e mut self, memo: &'e mut PlaceMemo) -> SortedWriter<'e> {
+        let replaying = memo.begin(&self.entries);
+        SortedWriter {
+            event: self,
+            last: 0,
+            memo: Some(MemoCursor {
+                recording: memo.layout.is_some(),
+                memo,
+                step: 0,
+                replaying,
+            }),
         }
     }
 
@@ -773,6 +792,7 @@ pub struct SortedWriter<'e> {
     event: &'e mut Event,
     /// The entry the last field went to.
     last: usize,
+    memo: Option<MemoCursor<'e>>,
 }
 
 impl SortedWriter<'_> {
@@ -783,7 +803,7 @@ impl SortedWriter<'_> {
 
     /// [`Event::remove`], without the removed value.
     pub fn remove(&mut self, path: &FieldPath) {
-        let place = self.event.place_from(self.last, path);
+        let place = self.place(path, true);
         self.last = place.index();
         self.event.remove_at(place, path);
     }
@@ -795,9 +815,131 @@ impl SortedWriter<'_> {
         value: Value,
         combine: impl FnOnce(&mut Value, Value),
     ) {
-        let place = self.event.place_from(self.last, path);
+        let place = self.place(path, false);
         self.last = self.event.merge_at(place, path, value, combine);
     }
+
+    /// Where `path` falls: replayed from the memo, or searched (and recorded).
+    fn place(&mut self, path: &FieldPath, removing: bool) -> Place {
+        if let Some(place) = self.replayed(path, removing) {
+            return place;
+        }
+        let place = self.event.place_from(self.last, path);
+        self.record(path, removing, &place);
+        place
+    }
+
+    /// The memo's place for this field, if it is being replayed, names `path` and was the
+    /// same kind of write; otherwise replaying stops and the memo forgets its steps from
+    /// this one on.
+    fn replayed(&mut self, path: &FieldPath, removing: bool) -> Option<Place> {
+        let cursor = self.memo.as_mut()?;
+        if cursor.replaying {
+            if let (Some(step), PathRef::Interned(keys)) =
+                (cursor.memo.steps.get(cursor.step), &path.0)
+                && std::ptr::eq(step.path, *keys)
+                && step.removing == removing
+            {
+                cursor.step += 1;
+                return Some(if step.exact {
+                    Place::Exact(step.at)
+                } else {
+                    Place::Vacant(step.at)
+                });
+            }
+            cursor.replaying = false;
+            cursor.memo.steps.truncate(cursor.step);
+        }
+        None
+    }
+
+    /// Records a searched field's place. A place that cannot be replayed (a path inside
+    /// another field's object, or above several fields) ends the recording: what the entries
+    /// look like after it depends on more than their paths.
+    fn record(&mut self, path: &FieldPath, removing: bool, place: &Place) {
+        let Some(cursor) = self.memo.as_mut().filter(|cursor| cursor.recording) else {
+            return;
+        };
+        let (exact, at) = match *place {
+            Place::Exact(at) => (true, at),
+            Place::Vacant(at) => (false, at),
+            Place::Below(_) | Place::Above(_) => {
+                cursor.recording = false;
+                return;
+            }
+        };
+        match &path.0 {
+            PathRef::Interned(keys) => {
+                cursor.memo.steps.push(Step {
+                    path: keys,
+                    removing,
+                    exact,
+                    at,
+                });
+                cursor.step += 1;
+            }
+            PathRef::Owned(_) => cursor.recording = false,
+        }
+    }
+}
+
+/// Where a [`SortedWriter`]'s fields went in the last event it wrote (see
+/// [`Event::sorted_writer_with`]); keep one per sequence of fields that a filter writes.
+#[derive(Default)]
+pub struct PlaceMemo {
+    /// The paths of the entries the last event had before the writer began; `None` when
+    /// one was not interned (its address could be reused by another path).
+    layout: Option<Vec<&'static PathKeys>>,
+    /// Each field written, in order, with what it did.
+    steps: Vec<Step>,
+}
+
+impl PlaceMemo {
+    /// Whether `entries` have the layout the steps were recorded on; if not, the memo starts
+    /// recording on this one.
+    fn begin(&mut self, entries: &[Entry]) -> bool {
+        let same = self.layout.as_ref().is_some_and(|layout| {
+            layout.len() == entries.len()
+                && layout.iter().zip(entries).all(|(path, entry)| {
+                    matches!(entry.path.0, PathRef::Interned(keys) if std::ptr::eq(*path, keys))
+                })
+        });
+        if !same {
+            self.steps.clear();
+            self.layout = entries
+                .iter()
+                .map(|entry| match entry.path.0 {
+                    PathRef::Interned(keys) => Some(keys),
+                    PathRef::Owned(_) => None,
+                })
+                .collect();
+        }
+        same
+    }
+}
+
+/// One field a writer wrote, and where it fell among the entries.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    path: &'static PathKeys,
+    /// Whether it was removed (or set).
+    removing: bool,
+    /// Whether an entry had exactly this path (or none was at, above or below it).
+    exact: bool,
+    /// That entry's index, or where the path would go.
+    at: usize,
+}
+
+/// A [`PlaceMemo`] in use by a writer.
+struct MemoCursor<'m> {
+    memo: &'m mut PlaceMemo,
+    /// The index of the writer's next field in the memo's steps.
+    step: usize,
+    /// Whether the steps so far were replayed (the event had the recorded layout).
+    replaying: bool,
+    /// Whether the fields searched are recorded (all so far could be, and the event's
+    /// paths are interned).
+    recording: bool,
 }
 
 impl PartialEq for Event {
@@ -1055,6 +1197,65 @@ mod tests {
         ]
     }
 
+    /// One write of a sorted writer, for the memo property.
+    #[derive(Debug, Clone)]
+    enum MemoWrite {
+        Insert(Vec<&'static str>, Value),
+        Remove(Vec<&'static str>),
+        /// A merge that makes an array of the old and new values.
+        Append(Vec<&'static str>, Value),
+    }
+
+    impl MemoWrite {
+        fn apply(&self, writer: &mut SortedWriter) {
+            match self {
+                MemoWrite::Insert(keys, value) => {
+                    writer.insert(&FieldPath::from_keys(keys), value.clone());
+                }
+                MemoWrite::Remove(keys) => writer.remove(&FieldPath::from_keys(keys)),
+                MemoWrite::Append(keys, value) => {
+                    writer.merge(&FieldPath::from_keys(keys), value.clone(), |old, new| {
+                        *old = json!([old.take(), new]);
+                    });
+                }
+            }
+        }
+    }
+
+    fn memo_write() -> impl proptest::strategy::Strategy<Value = MemoWrite> {
+        use proptest::prelude::*;
+        // Few paths, so that sequences write the same path more than once.
+        let keys = proptest::collection::vec(proptest::sample::select(vec!["a", "b"]), 1..3);
+        let value = prop_oneof![Just(json!(1)), Just(json!({"b": "x"})), Just(json!("s"))];
+        prop_oneof![
+            (keys.clone(), value.clone()).prop_map(|(keys, value)| MemoWrite::Insert(keys, value)),
+            keys.clone().prop_map(MemoWrite::Remove),
+            (keys, value).prop_map(|(keys, value)| MemoWrite::Append(keys, value)),
+        ]
+    }
+
+    /// One of four events to write into: empty, two with interned paths (one holding an
+    /// object the writes can reach into), one with paths from the data.
+    fn memo_layout(which: usize) -> Event {
+        let mut event = Event::default();
+        match which {
+            0 => {}
+            1 => {
+                event.insert(&path("a.b"), json!(1));
+                event.insert(&path("c"), json!("c"));
+            }
+            2 => {
+                event.insert(&path("b"), json!({"a": 2}));
+                event.insert(&path("c.a.b"), json!(3));
+            }
+            _ => {
+                let fields = json!({"a": {"c": 4}, "b": 5}).as_object().unwrap().clone();
+                event = Event::from_fields(fields, "t");
+            }
+        }
+        event
+    }
+
     proptest::proptest! {
         /// The flat event behaves as the tree of JSON objects it stands for, and writes the
         /// bytes serde_json writes for that tree.
@@ -1121,6 +1322,40 @@ mod tests {
                 let mut json = Vec::new();
                 event.write_json(&mut json);
                 proptest::prop_assert_eq!(String::from_utf8(json).unwrap(), serde_json::to_string(&model).unwrap());
+            }
+        }
+
+        /// A writer that replays a memo leaves every event exactly as a writer that searches:
+        /// the same entries in the same order. The events start from a few layouts (some
+        /// with paths from the data, which are not interned) and get the same sequence of
+        /// writes with some left out, so that the memo is replayed, departed from and
+        /// recorded again.
+        #[test]
+        fn a_writer_with_a_memo_writes_what_one_that_searches_writes(
+            writes in proptest::collection::vec(memo_write(), 0..10),
+            events in proptest::collection::vec(
+                (0..4usize, proptest::collection::vec(proptest::bool::weighted(0.8), 10)),
+                1..12,
+            ),
+        ) {
+            let mut memo = PlaceMemo::default();
+            for (layout, kept) in events {
+                let mut searched = memo_layout(layout);
+                let mut replayed = searched.clone();
+                let mut writer = searched.sorted_writer();
+                let mut memo_writer = replayed.sorted_writer_with(&mut memo);
+                for (write, _) in writes.iter().zip(&kept).filter(|(_, kept)| **kept) {
+                    write.apply(&mut writer);
+                    write.apply(&mut memo_writer);
+                }
+                let entries = |event: &Event| {
+                    event
+                        .entries
+                        .iter()
+                        .map(|entry| (entry.path.keys().to_vec(), entry.value.clone()))
+                        .collect::<Vec<_>>()
+                };
+                proptest::prop_assert_eq!(entries(&replayed), entries(&searched));
             }
         }
     }

@@ -5,14 +5,15 @@
 
 use super::LineDecoder;
 use super::lines::Line;
-use crate::event::Event;
+use crate::event::{Event, PlaceMemo};
 use std::fmt;
 use std::sync::Arc;
 
 /// Fields an input adds to the event of each line it read, such as where the line is from.
 pub trait LineOrigin: Send + Sync + fmt::Debug {
-    /// Adds the fields for the line at byte `offset`.
-    fn add(&self, event: &mut Event, offset: u64);
+    /// Adds the fields for the line at byte `offset`, in a writer that uses `places` (kept
+    /// for the lines of one batch).
+    fn add(&self, event: &mut Event, offset: u64, places: &mut PlaceMemo);
 }
 
 /// Lines' bytes one after another, each with its offset and whether it was cut: framed
@@ -140,11 +141,12 @@ impl FramedLines {
             return;
         };
         events.reserve(self.lines.len());
+        let mut places = PlaceMemo::default();
         for (line, &(origin, timestamp)) in self.lines.iter().zip(&self.sources) {
             let timestamp = self.timestamps.get(timestamp).map_or("", String::as_str);
             let mut event = decoder.decode(&line, timestamp);
             if let Some(origin) = self.origins.get(origin) {
-                origin.add(&mut event, line.offset);
+                origin.add(&mut event, line.offset, &mut places);
             }
             events.push(event);
         }
@@ -161,7 +163,7 @@ mod tests {
     struct Source(&'static str);
 
     impl LineOrigin for Source {
-        fn add(&self, event: &mut Event, offset: u64) {
+        fn add(&self, event: &mut Event, offset: u64, _: &mut PlaceMemo) {
             let path = crate::event::FieldPath::parse("source").unwrap();
             event.insert(&path, json!(format!("{}@{offset}", self.0)));
         }

@@ -4,7 +4,7 @@
 
 use super::{BuildContext, BuildError, Filter, FilterOutcome};
 use crate::config::StringList;
-use crate::event::{Event, FieldPath, FieldPathError};
+use crate::event::{Event, FieldPath, FieldPathError, PlaceMemo};
 use grok::parser::{GrokComponent, grok_split};
 use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
@@ -669,10 +669,11 @@ impl CompiledPattern {
         &self,
         subject: &str,
         locations: &MatchSlots,
+        places: &mut PlaceMemo,
         keep_empty: bool,
         event: &mut Event,
     ) {
-        let mut fields = event.sorted_writer();
+        let mut fields = event.sorted_writer_with(places);
         for capture in &self.captures {
             let Some(text) = locations
                 .get(capture.group)
@@ -701,7 +702,8 @@ impl CompiledPattern {
 /// The patterns for one field of `match`, each with its reusable match data.
 struct FieldMatcher {
     field: FieldPath,
-    patterns: Vec<(CompiledPattern, MatchSlots)>,
+    /// Each pattern with its match data and where its captures went in the last event.
+    patterns: Vec<(CompiledPattern, MatchSlots, PlaceMemo)>,
 }
 
 /// The `grok` filter: one instance per worker, patterns compiled once in [`GrokFilter::build`].
@@ -750,7 +752,7 @@ impl GrokFilter {
                 .map(|pattern| {
                     let compiled = library.compile(pattern, &origin, &config.overwrite)?;
                     let slots = MatchSlots::new(&compiled);
-                    Ok((compiled, slots))
+                    Ok((compiled, slots, PlaceMemo::default()))
                 })
                 .collect::<Result<_, GrokError>>()?;
             matchers.push(FieldMatcher {
@@ -817,7 +819,7 @@ impl Filter for GrokFilter {
             for range in subject_ranges.iter() {
                 let subject = subjects.get(range.clone()).unwrap_or_default();
                 let ascii = subject.is_ascii();
-                for (pattern, locations) in &mut matcher.patterns {
+                for (pattern, locations, places) in &mut matcher.patterns {
                     if attempts > 0
                         && started.is_some_and(|(start, timeout)| start.elapsed() >= timeout)
                     {
@@ -828,7 +830,13 @@ impl Filter for GrokFilter {
                     match pattern.attempt(subject, ascii, locations) {
                         Attempt::Matched => {
                             matched = true;
-                            pattern.store_captures(subject, locations, *keep_empty_captures, event);
+                            pattern.store_captures(
+                                subject,
+                                locations,
+                                places,
+                                *keep_empty_captures,
+                                event,
+                            );
                             if *break_on_match {
                                 break;
                             }
@@ -886,8 +894,13 @@ impl GrokDebugger {
         match self.pattern.attempt(line, line.is_ascii(), &mut locations) {
             Attempt::Matched => {
                 let mut event = Event::default();
-                self.pattern
-                    .store_captures(line, &locations, false, &mut event);
+                self.pattern.store_captures(
+                    line,
+                    &locations,
+                    &mut PlaceMemo::default(),
+                    false,
+                    &mut event,
+                );
                 let mut json = Vec::new();
                 event.write_json(&mut json);
                 String::from_utf8_lossy(&json).into_owned()

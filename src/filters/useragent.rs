@@ -4,7 +4,7 @@
 //! The regexes ship inside the binary (`useragent/regexes.json`); recent results are cached.
 
 use super::{BuildContext, BuildError, Filter, FilterOutcome};
-use crate::event::{Event, FieldPath};
+use crate::event::{Event, FieldPath, PlaceMemo};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -117,6 +117,8 @@ pub struct UseragentFilter {
     target: TargetPaths,
     extractor: Arc<ua_parser::Extractor<'static>>,
     recent: Option<RecentResults>,
+    /// Where the fields went in the last event.
+    places: PlaceMemo,
 }
 
 impl UseragentFilter {
@@ -130,6 +132,7 @@ impl UseragentFilter {
             target: TargetPaths::below(&config.target),
             extractor: shared_extractor()?,
             recent: (config.cache_size > 0).then(|| RecentResults::new(config.cache_size)),
+            places: PlaceMemo::default(),
         })
     }
 
@@ -155,7 +158,7 @@ impl Filter for UseragentFilter {
             _ => return FilterOutcome::Failure,
         };
         let details = self.details(user_agent);
-        details.write_into(&self.target, event);
+        details.write_into(&self.target, &mut self.places, event);
         FilterOutcome::Success
     }
 }
@@ -236,9 +239,9 @@ impl UserAgentDetails {
     /// Sets the fields below the target (a non-object target is replaced by an object);
     /// fields this parse has no value for are removed, and `os` and `device` are replaced
     /// whole. In path order, with one walk through the event.
-    fn write_into(&self, target: &TargetPaths, event: &mut Event) {
+    fn write_into(&self, target: &TargetPaths, places: &mut PlaceMemo, event: &mut Event) {
         let text = |text: &String| Value::String(text.clone());
-        let mut fields = event.sorted_writer();
+        let mut fields = event.sorted_writer_with(places);
         fields.remove(&target.device);
         fields.insert(&target.device_name, text(&self.device_name));
         fields.insert(&target.name, text(&self.name));

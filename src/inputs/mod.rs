@@ -9,7 +9,7 @@ pub mod s3;
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointFile;
 use crate::codec::CodecConfig;
-use crate::event::{Event, FieldPath, FieldPathError};
+use crate::event::{FieldPath, FieldPathError, SortedWriter};
 use crate::stats::InputStats;
 use serde::Deserialize;
 use serde_json::Value;
@@ -138,9 +138,9 @@ impl LogOrigin {
         })
     }
 
-    /// Adds the fields to a line's event (merged into a `log` the line brought, json codec).
-    pub fn add(&self, event: &mut Event, path: &Value, fingerprint: &Value, offset: u64) {
-        let mut fields = event.sorted_writer();
+    /// Adds the fields to a line's event (merged into a `log` the line brought, json codec)
+    /// through `fields`, a writer whose fields so far sort before `log.file.fingerprint`.
+    pub fn add(&self, fields: &mut SortedWriter, path: &Value, fingerprint: &Value, offset: u64) {
         fields.insert(&self.fingerprint, fingerprint.clone());
         fields.insert(&self.path, path.clone());
         fields.insert(&self.offset, Value::from(offset));

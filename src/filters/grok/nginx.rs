@@ -624,7 +624,7 @@ mod tests {
         PatternLibrary,
     };
     use super::*;
-    use crate::event::Event;
+    use crate::event::{Event, PlaceMemo};
     use crate::filters::{BuildContext, Filter, FilterOutcome};
     use pcre2::bytes::RegexBuilder;
     use std::path::{Path, PathBuf};
@@ -671,7 +671,7 @@ mod tests {
                 .map(|group| slots.get(group))
                 .collect();
             let mut captured = Event::from_line(line.to_string(), "2000-01-01T00:00:00.000Z");
-            pattern.store_captures(line, &slots, true, &mut captured);
+            pattern.store_captures(line, &slots, &mut PlaceMemo::default(), true, &mut captured);
             let mut json = Vec::new();
             captured.write_json(&mut json);
             event = String::from_utf8(json).unwrap();
@@ -1264,7 +1264,7 @@ mod tests {
         filter
             .matchers
             .iter()
-            .flat_map(|matcher| matcher.patterns.iter().map(|(pattern, _)| pattern.nginx))
+            .flat_map(|matcher| matcher.patterns.iter().map(|(pattern, _, _)| pattern.nginx))
             .collect()
     }
 

@@ -10,7 +10,7 @@ use crate::batch::{Ack, Batch};
 use crate::codec::LineDecoder;
 use crate::codec::framed::{FramedLines, LineBuffer, LineOrigin};
 use crate::codec::lines::{Line, LineFramer};
-use crate::event::{Event, format_timestamp};
+use crate::event::{Event, PlaceMemo, format_timestamp};
 use crate::inputs::{InputContext, InputError, LogOrigin};
 use crate::stats::SourceProgress;
 use flate2::read::MultiGzDecoder;
@@ -114,9 +114,10 @@ struct FileOrigin {
 }
 
 impl LineOrigin for FileOrigin {
-    fn add(&self, event: &mut Event, offset: u64) {
+    fn add(&self, event: &mut Event, offset: u64, places: &mut PlaceMemo) {
+        let mut fields = event.sorted_writer_with(places);
         self.fields
-            .add(event, &self.path, &self.fingerprint, offset);
+            .add(&mut fields, &self.path, &self.fingerprint, offset);
     }
 }
 

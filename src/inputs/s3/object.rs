@@ -9,7 +9,7 @@ use super::client::AwsFailure;
 use crate::batch::{Ack, AckReceipt, Batch};
 use crate::codec::LineDecoder;
 use crate::codec::lines::{Line, LineFramer};
-use crate::event::{Event, FieldPath, format_timestamp};
+use crate::event::{Event, FieldPath, PlaceMemo, format_timestamp};
 use crate::inputs::{InputContext, LogOrigin};
 use crate::stats::{InputStats, SourceProgress};
 use flate2::write::MultiGzDecoder;
@@ -106,6 +106,8 @@ struct ObjectStream<'a> {
     framer: LineFramer,
     origin: Origin,
     pending: Vec<Event>,
+    /// Where the origin's fields went in the last event.
+    places: PlaceMemo,
     receipts: Vec<AckReceipt>,
     events: u64,
 }
@@ -154,6 +156,7 @@ impl ObjectReader {
             framer: shared.decoder.framer(0),
             origin: Origin::of(object),
             pending: Vec::with_capacity(shared.batch_size),
+            places: PlaceMemo::default(),
             receipts: Vec::new(),
             events: 0,
         };
@@ -385,11 +388,11 @@ impl ObjectStream<'_> {
     fn frame(&mut self, bytes: Option<&[u8]>) {
         let timestamp = format_timestamp(chrono::Utc::now());
         let (decoder, origin, shared) = (&self.reader.decoder, &self.origin, self.reader);
-        let pending = &mut self.pending;
+        let (pending, places) = (&mut self.pending, &mut self.places);
         let mut collect = |line: Line<'_>| {
             if line.makes_event() {
                 let mut event = decoder.decode(&line, &timestamp);
-                origin.add(&mut event, line.offset, shared);
+                origin.add(&mut event, line.offset, shared, places);
                 pending.push(event);
             }
         };
@@ -441,13 +444,14 @@ impl Origin {
     }
 
     /// Adds `aws.s3.bucket.name`, `aws.s3.object.key` and the `log.*` fields every
-    /// line-based input sets.
-    fn add(&self, event: &mut Event, offset: u64, shared: &Shared) {
-        event.insert(&shared.bucket_name, self.bucket.clone());
-        event.insert(&shared.object_key, self.key.clone());
+    /// line-based input sets, in path order, in a writer that uses `places`.
+    fn add(&self, event: &mut Event, offset: u64, shared: &Shared, places: &mut PlaceMemo) {
+        let mut fields = event.sorted_writer_with(places);
+        fields.insert(&shared.bucket_name, self.bucket.clone());
+        fields.insert(&shared.object_key, self.key.clone());
         shared
             .log_origin
-            .add(event, &self.path, &self.fingerprint, offset);
+            .add(&mut fields, &self.path, &self.fingerprint, offset);
     }
 }
 
