@@ -150,6 +150,12 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    if bytes.len() < VECTOR_SEARCH_MIN_LEN && !needs_escape(bytes) {
+        // Most short strings: one vector pass to check, one copy.
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut clean_from = 0;
     if bytes.len() >= VECTOR_SEARCH_MIN_LEN && !has_control_byte(bytes) {
         // Long text without control characters: only the quote and the backslash to escape,
@@ -180,6 +186,14 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(bytes.get(clean_from..).unwrap_or_default());
     out.push(b'"');
+}
+
+/// Whether `bytes` holds a byte to escape: `"`, `\\` or one below 0x20. Every byte is looked
+/// at, without an early exit, in a loop the compiler turns into vector instructions.
+fn needs_escape(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |found, &byte| {
+        found | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+    })
 }
 
 /// How a byte that JSON does not allow raw in a string is written.
