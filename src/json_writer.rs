@@ -188,7 +188,7 @@ pub fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// Whether `bytes` holds a byte to escape: `"`, `\\` or one below 0x20. Every byte is looked
+/// Whether `bytes` holds a byte to escape: `"`, `\` or one below 0x20. Every byte is looked
 /// at, without an early exit, in a loop the compiler turns into vector instructions.
 fn needs_escape(bytes: &[u8]) -> bool {
     bytes.iter().fold(false, |found, &byte| {

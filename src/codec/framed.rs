@@ -97,8 +97,9 @@ impl FramedLines {
         }
     }
 
-    /// No lines yet, for the same decoder, with room for as many lines and bytes as `self`
-    /// holds: the next batch is filled without growing its buffers step by step.
+    /// No lines yet, for the same decoder, with room for what `self` holds (see
+    /// [`LineBuffer`]'s `with_room_of`): the next batch is filled without growing its buffers
+    /// step by step.
     pub fn next_batch(&self) -> FramedLines {
         FramedLines {
             decoder: self.decoder.clone(),
