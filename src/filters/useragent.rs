@@ -85,24 +85,15 @@ fn build_extractor(
     } = regexes;
     std::thread::scope(|scope| {
         let devices = scope.spawn(move || -> Result<_, ExtractorError> {
-            Ok(device_parsers
-                .into_iter()
-                .try_fold(ua_parser::device::Builder::new(), |builder, parser| {
-                    builder.push(parser)
-                })?
+            Ok(ua_parser::device::Builder::new()
+                .push_all(device_parsers)?
                 .build()?)
         });
-        let ua = user_agent_parsers
-            .into_iter()
-            .try_fold(ua_parser::user_agent::Builder::new(), |builder, parser| {
-                builder.push(parser)
-            })?
+        let ua = ua_parser::user_agent::Builder::new()
+            .push_all(user_agent_parsers)?
             .build()?;
-        let os = os_parsers
-            .into_iter()
-            .try_fold(ua_parser::os::Builder::new(), |builder, parser| {
-                builder.push(parser)
-            })?
+        let os = ua_parser::os::Builder::new()
+            .push_all(os_parsers)?
             .build()?;
         let dev = devices
             .join()
