@@ -5,6 +5,7 @@
 
 use crate::codec::framed::FramedLines;
 use crate::event::Event;
+use crate::live::request::RequestBatch;
 use crate::lock::lock;
 use crate::stats::OutputStats;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -79,6 +80,8 @@ pub struct FilteredEvents {
     json_lines: Vec<u8>,
     /// Where each event's line ends in `json_lines`.
     line_ends: Vec<usize>,
+    /// The events' requests, when the pipeline has a `live` output.
+    requests: Option<RequestBatch>,
 }
 
 /// Bytes reserved for a batch's first JSON line: a parsed nginx line takes about 1 KB.
@@ -107,7 +110,20 @@ impl FilteredEvents {
             return_to: None,
             json_lines,
             line_ends,
+            requests: None,
         }
+    }
+
+    /// Carries the events' requests for the `live` output (read before the events were
+    /// encoded, see [`crate::live::request`]).
+    pub fn with_requests(mut self, requests: Option<RequestBatch>) -> FilteredEvents {
+        self.requests = requests;
+        self
+    }
+
+    /// The events' requests, when the pipeline has a `live` output.
+    pub fn requests(&self) -> Option<&RequestBatch> {
+        self.requests.as_ref()
     }
 
     /// Sends the events to `worker` when the batch is dropped (if it still listens).

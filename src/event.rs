@@ -556,6 +556,17 @@ impl Event {
         SortedReader {
             event: self,
             last: 0,
+            memo: None,
+        }
+    }
+
+    /// A [`Event::sorted_reader`] that first looks for each field where `memo` says the same
+    /// read found it in the last event, and keeps where it finds it in this one.
+    pub fn sorted_reader_with<'e>(&'e self, memo: &'e mut ReadMemo) -> SortedReader<'e> {
+        SortedReader {
+            event: self,
+            last: 0,
+            memo: Some(ReadCursor { memo, read: 0 }),
         }
     }
 
@@ -770,14 +781,52 @@ pub struct SortedReader<'e> {
     event: &'e Event,
     /// Where the last field was looked for.
     last: usize,
+    memo: Option<ReadCursor<'e>>,
+}
+
+/// Where a [`SortedReader`] found each field of an event, by the order of the reads (see
+/// [`Event::sorted_reader_with`]): in the next event with the same fields, each is found at
+/// once. A field is taken from the memo only if the entry there has the very path asked
+/// for (an interned path, compared by address), so a memo of another layout costs a search
+/// and is never wrong.
+#[derive(Debug, Default)]
+pub struct ReadMemo {
+    found_at: Vec<usize>,
+}
+
+/// A reader's memo and how many reads it has answered.
+struct ReadCursor<'m> {
+    memo: &'m mut ReadMemo,
+    read: usize,
 }
 
 impl<'e> SortedReader<'e> {
     /// [`Event::get_stored`].
     pub fn get_stored(&mut self, path: &FieldPath) -> Option<&'e Value> {
-        let place = self.event.place_from(self.last, path);
+        let place = match self.remembered(path) {
+            Some(at) => Place::Exact(at),
+            None => self.event.place_from(self.last, path),
+        };
         self.last = place.index();
+        if let Some(cursor) = &mut self.memo {
+            match cursor.memo.found_at.get_mut(cursor.read) {
+                Some(found_at) => *found_at = self.last,
+                None => cursor.memo.found_at.push(self.last),
+            }
+            cursor.read += 1;
+        }
         self.event.stored_at(place, path)
+    }
+
+    /// The entry the memo holds for this read, if it has exactly `path`.
+    fn remembered(&self, path: &FieldPath) -> Option<usize> {
+        let cursor = self.memo.as_ref()?;
+        let at = *cursor.memo.found_at.get(cursor.read)?;
+        let PathRef::Interned(wanted) = path.0 else {
+            return None;
+        };
+        let entry = self.event.entries.get(at)?;
+        matches!(entry.path.0, PathRef::Interned(keys) if std::ptr::eq(keys, wanted)).then_some(at)
     }
 
     /// [`Event::get_str`].
@@ -1322,6 +1371,34 @@ mod tests {
                 let mut json = Vec::new();
                 event.write_json(&mut json);
                 proptest::prop_assert_eq!(String::from_utf8(json).unwrap(), serde_json::to_string(&model).unwrap());
+            }
+        }
+
+        /// A reader with a memo reads what lookups read, over events of several layouts
+        /// with some fields read in one and not in the next.
+        #[test]
+        fn a_reader_with_a_memo_reads_what_lookups_read(
+            events in proptest::collection::vec(
+                (
+                    0..4usize,
+                    proptest::collection::vec(memo_write(), 0..6),
+                    proptest::collection::vec(proptest::bool::weighted(0.8), 8),
+                ),
+                1..12,
+            ),
+        ) {
+            let paths = ["a", "a.b", "a.c", "b", "b.a", "c", "c.a.b", "d"].map(path);
+            let mut memo = ReadMemo::default();
+            for (layout, writes, read) in events {
+                let mut event = memo_layout(layout);
+                let mut writer = event.sorted_writer();
+                for write in &writes {
+                    write.apply(&mut writer);
+                }
+                let mut reader = event.sorted_reader_with(&mut memo);
+                for (path, _) in paths.iter().zip(&read).filter(|(_, read)| **read) {
+                    proptest::prop_assert_eq!(reader.get_stored(path), event.get_stored(path));
+                }
             }
         }
 

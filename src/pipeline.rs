@@ -9,6 +9,7 @@ use crate::config::PipelineConfig;
 use crate::event::Event;
 use crate::filters::{BuildContext, FilterStage};
 use crate::inputs::{Input, InputBuildContext, InputContext};
+use crate::live::request::RequestReader;
 use crate::outputs::{Output, OutputBuildContext, OutputConfig, OutputContext, OutputError};
 use crate::stats::{FilterStats, InputStats, OutputStats, PipelineStats};
 use std::collections::BTreeMap;
@@ -236,7 +237,13 @@ impl Pipeline {
         // drains, so a dead output does not leave the inputs reading for nobody.
         let stop = shutdown.child_token();
         let output_failure: Arc<Mutex<Option<PipelineError>>> = Arc::default();
-        let keep_events = self.outputs.iter().any(|(_, output)| output.reads_events());
+        let reads = OutputReads {
+            events: self.outputs.iter().any(|(_, output)| output.reads_events()),
+            live_requests: self
+                .outputs
+                .iter()
+                .find_map(|(_, output)| output.live_requests()),
+        };
         let mut output_senders = Vec::new();
         let mut output_tasks = Vec::new();
         for ((id, output), stats) in self.outputs.into_iter().zip(&self.stats.outputs) {
@@ -275,6 +282,7 @@ impl Pipeline {
             let receiver = Arc::clone(&batch_receiver);
             let order = Arc::clone(&order);
             let senders = output_senders.clone();
+            let reads = reads.clone();
             let stats = Arc::clone(&self.stats);
             let thread = std::thread::Builder::new()
                 .name(format!("filter-worker-{index}"))
@@ -284,7 +292,7 @@ impl Pipeline {
                         order: &order,
                         outputs: &senders,
                     };
-                    run_worker(stages, &channels, keep_events, &stats);
+                    run_worker(stages, &channels, &reads, &stats);
                 });
             match thread {
                 Ok(handle) => worker_threads.push(handle),
@@ -396,12 +404,21 @@ struct WorkerChannels<'a> {
     outputs: &'a [(mpsc::Sender<OutputBatch>, Arc<OutputStats>)],
 }
 
+/// What the outputs read from a batch besides its JSON lines.
+#[derive(Clone)]
+struct OutputReads {
+    /// The events themselves (see [`Output::reads_events`]).
+    events: bool,
+    /// The `live` output's requests (see [`Output::live_requests`]).
+    live_requests: Option<Arc<RequestReader>>,
+}
+
 /// One filter worker: takes batches, runs the filter chain, fans the result out to every
 /// output (in input order, see [`BatchOrder`]), and counts what it did into `stats`.
 fn run_worker(
     mut stages: Vec<FilterStage>,
     channels: &WorkerChannels,
-    keep_events: bool,
+    reads: &OutputReads,
     stats: &PipelineStats,
 ) {
     // Batches the outputs are done with come back here to be freed (see FilteredEvents).
@@ -436,8 +453,16 @@ fn run_worker(
             ack.complete();
             continue;
         }
-        let events =
-            Arc::new(FilteredEvents::new(events, keep_events).returning_events_to(&used_events));
+        // Read while the events are still in this core's cache.
+        let requests = reads
+            .live_requests
+            .as_ref()
+            .map(|reader| reader.read(&events));
+        let events = Arc::new(
+            FilteredEvents::new(events, reads.events)
+                .with_requests(requests)
+                .returning_events_to(&used_events),
+        );
         let _turn = ticket.wait_turn();
         for (output, output_stats) in channels.outputs {
             output_stats.received(events.len());
@@ -471,6 +496,13 @@ mod tests {
         PipelineStats::new("p.toml".into(), 1, Vec::new(), Vec::new(), Vec::new())
     }
 
+    fn reading_events() -> OutputReads {
+        OutputReads {
+            events: true,
+            live_requests: None,
+        }
+    }
+
     fn events(count: usize) -> Vec<Event> {
         (0..count)
             .map(|i| Event::from_line(format!("line {i}"), "2024-01-01T00:00:00.000Z"))
@@ -498,7 +530,7 @@ mod tests {
                 (second_sender, Arc::clone(&second_stats)),
             ],
         };
-        run_worker(Vec::new(), &channels, true, &stats);
+        run_worker(Vec::new(), &channels, &reading_events(), &stats);
         assert_eq!(
             stats.failure_tags(),
             BTreeMap::from([("_grokparsefailure".to_string(), 1)])
@@ -533,7 +565,7 @@ mod tests {
                 order: &BatchOrder::default(),
                 outputs: &[(output_sender, output_stats)],
             };
-            run_worker(Vec::new(), &channels, true, &test_stats());
+            run_worker(Vec::new(), &channels, &reading_events(), &test_stats());
         }
         assert!(receipt.is_acknowledged());
         assert!(output.blocking_recv().is_none());

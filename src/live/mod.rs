@@ -4,4 +4,5 @@
 
 pub mod distinct;
 pub mod frame;
+pub mod request;
 pub mod window;

@@ -185,15 +185,13 @@ impl LiveWindow {
         }
     }
 
-    /// Records one request that arrived at `now` (unix seconds).
-    /// Whether [`LiveWindow::record`] keeps the line of a request with `status`: an error
-    /// line, or a tail line while this frame's tail has room. Callers look the line up only
-    /// then; most requests at a high rate need none.
-    pub fn wants_line(&self, status: Option<u16>) -> bool {
-        let is_error = status.is_some_and(|s| s >= self.settings.error_status);
-        (is_error && self.settings.recent_errors > 0) || self.tail.len() < self.settings.tail_lines
+    /// Whether [`LiveWindow::record`] keeps the lines of requests that are not errors: while
+    /// this frame's tail has room. Most requests at a high rate need no line.
+    pub fn tail_has_room(&self) -> bool {
+        self.tail.len() < self.settings.tail_lines
     }
 
+    /// Records one request that arrived at `now` (unix seconds).
     pub fn record(&mut self, now: i64, request: &Request<'_>) {
         if now > self.open {
             self.advance(now);
@@ -580,7 +578,9 @@ mod tests {
         for i in 0..20 {
             window.record(0, &request("x", &format!("/{i}"), 500, 0));
         }
+        assert!(!window.tail_has_room());
         let frame = window.frame(1);
+        assert!(window.tail_has_room(), "a frame empties the tail");
         assert_eq!(frame.tail.len(), 5);
         assert_eq!(frame.tail[0].line, "/0");
         let errors: Vec<&str> = frame

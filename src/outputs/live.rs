@@ -1,14 +1,15 @@
-//! The `live` output: feeds every event into the live view's sliding window and acknowledges
-//! it at once, and publishes the window's figures once a second (as JSON) for the browser
+//! The `live` output: feeds every event's request (read by the filter workers, see
+//! [`crate::live::request`]) into the live view's sliding window and acknowledges it at once,
+//! and publishes the window's figures once a second (as JSON) for the browser
 //! page, `/live/snapshot` and `logpipe top`. Watchers never hold the pipeline up.
 
 use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture};
 use crate::config::StringList;
 use crate::config::duration;
-use crate::event::{Event, FieldPath};
-use crate::live::window::{LiveWindow, Request, WindowSettings};
+use crate::event::FieldPath;
+use crate::live::request::{RequestBatch, RequestFields, RequestReader};
+use crate::live::window::{LiveWindow, WindowSettings};
 use serde::Deserialize;
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -142,85 +143,33 @@ pub enum LiveOutputError {
     ApiOff,
 }
 
-/// The fields a request is read from, parsed once.
-#[derive(Debug)]
-struct RequestFields {
-    client: FieldPath,
-    url: FieldPath,
-    strip_query: bool,
-    status: FieldPath,
-    bytes: FieldPath,
-    referrer: FieldPath,
-    user_agent: Vec<FieldPath>,
-    line: Vec<FieldPath>,
-}
-
-impl RequestFields {
-    fn parse(config: &LiveOutputConfig) -> Result<RequestFields, LiveOutputError> {
-        let one = |option: &'static str, path: &str| {
-            FieldPath::parse(path).map_err(|source| LiveOutputError::Field { option, source })
-        };
-        let list = |option: &'static str, paths: &StringList| {
-            paths
-                .0
-                .iter()
-                .map(|path| one(option, path))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        Ok(RequestFields {
-            client: one("client_field", &config.client_field)?,
-            url: one("url_field", &config.url_field)?,
-            strip_query: config.strip_query,
-            status: one("status_field", &config.status_field)?,
-            bytes: one("bytes_field", &config.bytes_field)?,
-            referrer: one("referrer_field", &config.referrer_field)?,
-            user_agent: list("user_agent_field", &config.user_agent_field)?,
-            line: list("line_field", &config.line_field)?,
-        })
-    }
-
-    /// The request an event describes; its line only if `window` wants it. The fields are
-    /// read in the order of the default paths (`http.request.referrer` …
-    /// `user_agent.original`), each a short step from the last.
-    fn request<'a>(&self, event: &'a Event, window: &LiveWindow) -> Request<'a> {
-        let mut fields = event.sorted_reader();
-        let referrer = fields.get_str(&self.referrer);
-        let bytes = number(fields.get_stored(&self.bytes)).unwrap_or(0);
-        let status = number(fields.get_stored(&self.status)).and_then(|s| u16::try_from(s).ok());
-        let client = fields.get_str(&self.client);
-        let url = fields.get_str(&self.url).map(|url| match self.strip_query {
-            true => url.split_once('?').map_or(url, |(path, _)| path),
-            false => url,
-        });
-        let user_agent = self.user_agent.iter().find_map(|path| fields.get_str(path));
-        let line = match window.wants_line(status) {
-            true => self.line.iter().find_map(|path| event.get_str(path)),
-            false => None,
-        };
-        Request {
-            client,
-            url,
-            status,
-            bytes,
-            referrer,
-            user_agent,
-            line,
-        }
-    }
-}
-
-/// A number, or a string holding one (a grok capture without `:int`).
-fn number(value: Option<&Value>) -> Option<u64> {
-    match value? {
-        Value::Number(number) => number.as_u64(),
-        Value::String(text) => text.parse().ok(),
-        _ => None,
-    }
+/// The fields a request is read from, parsed from the options.
+fn request_fields(config: &LiveOutputConfig) -> Result<RequestFields, LiveOutputError> {
+    let one = |option: &'static str, path: &str| {
+        FieldPath::parse(path).map_err(|source| LiveOutputError::Field { option, source })
+    };
+    let list = |option: &'static str, paths: &StringList| {
+        paths
+            .0
+            .iter()
+            .map(|path| one(option, path))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(RequestFields {
+        client: one("client_field", &config.client_field)?,
+        url: one("url_field", &config.url_field)?,
+        strip_query: config.strip_query,
+        status: one("status_field", &config.status_field)?,
+        bytes: one("bytes_field", &config.bytes_field)?,
+        referrer: one("referrer_field", &config.referrer_field)?,
+        user_agent: list("user_agent_field", &config.user_agent_field)?,
+        line: list("line_field", &config.line_field)?,
+    })
 }
 
 /// The `live` output.
 pub struct LiveOutput {
-    fields: RequestFields,
+    requests: Arc<RequestReader>,
     settings: WindowSettings,
     frames: LiveFrames,
 }
@@ -239,7 +188,12 @@ impl LiveOutput {
             return Err(LiveOutputError::ApiOff);
         };
         Ok(LiveOutput {
-            fields: RequestFields::parse(config)?,
+            requests: Arc::new(RequestReader::new(
+                request_fields(config)?,
+                config.error_status,
+                config.recent_errors,
+                config.tail_lines,
+            )),
             settings: WindowSettings {
                 seconds: config.window.as_secs() as u32,
                 top: config.top,
@@ -267,14 +221,16 @@ impl LiveOutput {
                 batch = context.batches.recv() => {
                     let Some(batch) = batch else { break };
                     let now = unix_seconds();
-                    for event in batch.events.iter() {
-                        let request = self.fields.request(event, &window);
+                    for request in batch.events.requests().into_iter().flat_map(RequestBatch::iter) {
                         window.record(now, &request);
                     }
+                    self.requests.set_tail_open(window.tail_has_room());
                     batch.ack.complete();
                 }
                 _ = ticks.tick() => {
-                    self.frames.send_replace(Some(frame_json(&mut window)));
+                    let frame = frame_json(&mut window);
+                    self.requests.set_tail_open(window.tail_has_room());
+                    self.frames.send_replace(Some(frame));
                 }
             }
         }
@@ -287,6 +243,14 @@ impl LiveOutput {
 impl Output for LiveOutput {
     fn run(self: Box<Self>, context: OutputContext) -> OutputFuture {
         Box::pin(self.aggregate(context))
+    }
+
+    fn reads_events(&self) -> bool {
+        false
+    }
+
+    fn live_requests(&self) -> Option<Arc<RequestReader>> {
+        Some(Arc::clone(&self.requests))
     }
 }
 
@@ -312,7 +276,9 @@ fn until_next_second() -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::batch::{Ack, FilteredEvents, OutputBatch};
+    use crate::event::Event;
+    use serde_json::{Value, json};
 
     fn config(toml_text: &str) -> LiveOutputConfig {
         toml::from_str(toml_text).unwrap()
@@ -325,9 +291,34 @@ mod tests {
         Event::from_fields(fields, "2026-01-01T00:00:00.000Z")
     }
 
+    /// A build context whose live frames go to `frames`.
+    fn build_context(frames: LiveFrames) -> OutputBuildContext {
+        OutputBuildContext {
+            config_dir: ".".into(),
+            data_dir: ".".into(),
+            live_frames: Some(frames),
+        }
+    }
+
+    /// The reader a `live` output with these options gives the filter workers.
+    fn reader(toml_text: &str) -> Arc<RequestReader> {
+        let (frames, _) = watch::channel(None);
+        let context = build_context(frames);
+        let output = LiveOutput::build(&config(toml_text), &context).unwrap();
+        output.live_requests().unwrap()
+    }
+
+    /// The lines packed with the requests of `events`.
+    fn lines(reader: &RequestReader, events: &[Event]) -> Vec<Option<String>> {
+        let batch = reader.read(events);
+        batch
+            .iter()
+            .map(|request| request.line.map(String::from))
+            .collect()
+    }
+
     #[test]
     fn requests_are_read_from_the_ecs_fields_by_default() {
-        let fields = RequestFields::parse(&config("")).unwrap();
         let event = event(json!({
             "source": {"address": "10.0.0.1"},
             "url": {"original": "/search?q=x"},
@@ -337,7 +328,11 @@ mod tests {
             "event": {"original": "the raw line"},
             "message": "the message"
         }));
-        let request = fields.request(&event, &window(1));
+        let batch = reader("").read(&[event]);
+        let requests: Vec<_> = batch.iter().collect();
+        let [request] = requests.as_slice() else {
+            panic!("one request: {requests:?}")
+        };
         assert_eq!(request.client, Some("10.0.0.1"));
         assert_eq!(request.url, Some("/search"));
         assert_eq!(request.status, Some(502));
@@ -347,51 +342,76 @@ mod tests {
         assert_eq!(request.line, Some("the raw line"));
     }
 
-    /// A window whose tail takes `tail_lines` lines a frame.
-    fn window(tail_lines: usize) -> LiveWindow {
-        let settings = WindowSettings {
-            seconds: 60,
-            top: 10,
-            error_status: 500,
-            tail_lines,
-            recent_errors: 10,
-            max_exact_users: 100,
-            max_keys_per_second: 100,
-            max_values: 100,
+    #[test]
+    fn the_line_is_packed_only_for_the_open_tail_and_error_lines() {
+        let reader = reader("tail_lines = 2");
+        let ok = |n: u32| {
+            event(json!({"http": {"response": {"status_code": 200}}, "message": format!("ok {n}")}))
         };
-        LiveWindow::new(settings, 0)
+        let failed = event(json!({"http": {"response": {"status_code": 503}}, "message": "503"}));
+        let batch = [ok(1), ok(2), failed, ok(3)];
+        let line = |text: &str| Some(text.to_string());
+        // While the tail is open, a batch carries at most `tail_lines` lines besides errors.
+        assert_eq!(
+            lines(&reader, &batch),
+            [line("ok 1"), line("ok 2"), line("503"), None]
+        );
+        // The tail is full until the next frame: only errors carry their line now.
+        reader.set_tail_open(false);
+        assert_eq!(lines(&reader, &batch), [None, None, line("503"), None]);
+        reader.set_tail_open(true);
+        assert_eq!(lines(&reader, &batch)[0], line("ok 1"));
+        let no_errors = self::reader("tail_lines = 0\nrecent_errors = 0");
+        assert_eq!(lines(&no_errors, &batch), [None, None, None, None]);
     }
 
-    #[test]
-    fn the_line_is_read_only_for_the_tail_and_error_lines() {
-        let fields = RequestFields::parse(&config("")).unwrap();
-        let ok = event(json!({"http": {"response": {"status_code": 200}}, "message": "ok"}));
-        let failed = event(json!({"http": {"response": {"status_code": 503}}, "message": "503"}));
-        let mut window = window(1);
-        assert_eq!(fields.request(&ok, &window).line, Some("ok"));
-        window.record(0, &fields.request(&ok, &window));
-        // The tail is full until the next frame: only errors need their line now.
-        assert_eq!(fields.request(&ok, &window).line, None);
-        assert_eq!(fields.request(&failed, &window).line, Some("503"));
-        window.frame(1);
-        assert_eq!(fields.request(&ok, &window).line, Some("ok"));
+    #[tokio::test]
+    async fn the_workers_pack_tail_lines_again_after_each_frame() {
+        let (frames, mut published) = watch::channel(None);
+        let context = build_context(frames);
+        let output = LiveOutput::build(&config("tail_lines = 1"), &context).unwrap();
+        let reader = output.live_requests().unwrap();
+        let (sender, batches) = tokio::sync::mpsc::channel(1);
+        let running = tokio::spawn(Box::new(output).run(OutputContext {
+            id: "live".into(),
+            batches,
+            abort: Default::default(),
+        }));
+        let ok = [event(
+            json!({"http": {"response": {"status_code": 200}}, "message": "ok"}),
+        )];
+        let (ack, mut receipt) = Ack::new();
+        let events = FilteredEvents::new(Vec::new(), false).with_requests(Some(reader.read(&ok)));
+        let batch = OutputBatch {
+            events: Arc::new(events),
+            ack,
+        };
+        sender.send(batch).await.unwrap();
+        assert!(receipt.acknowledged().await);
+        // The line filled the tail: until the next frame, batches carry none.
+        assert_eq!(lines(&reader, &ok), [None]);
+        published.borrow_and_update();
+        published.changed().await.unwrap();
+        assert_eq!(lines(&reader, &ok), [Some("ok".to_string())]);
+        drop(sender);
+        running.await.unwrap().unwrap();
     }
 
     #[test]
     fn configured_fields_and_fallbacks_are_used() {
-        let fields = RequestFields::parse(&config(
+        let reader = reader(
             r#"client_field = "user.name"
 strip_query = false
 user_agent_field = ["ua.family", "user_agent.original"]"#,
-        ))
-        .unwrap();
+        );
         let event = event(json!({
             "user": {"name": "alice"},
             "url": {"original": "/a?b=c"},
             "user_agent": {"original": "curl/8"},
             "message": "only a message"
         }));
-        let request = fields.request(&event, &window(1));
+        let batch = reader.read(&[event]);
+        let request = batch.iter().next().unwrap();
         assert_eq!(request.client, Some("alice"));
         assert_eq!(request.url, Some("/a?b=c"));
         assert_eq!(request.status, None);
@@ -402,11 +422,7 @@ user_agent_field = ["ua.family", "user_agent.original"]"#,
     #[test]
     fn a_window_out_of_range_or_no_api_is_refused() {
         let (frames, _) = watch::channel(None);
-        let context = OutputBuildContext {
-            config_dir: ".".into(),
-            data_dir: ".".into(),
-            live_frames: Some(frames),
-        };
+        let context = build_context(frames);
         let error = LiveOutput::build(&config(r#"window = "2h""#), &context)
             .err()
             .unwrap();

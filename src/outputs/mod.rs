@@ -7,6 +7,7 @@ pub mod live;
 pub mod stdout;
 
 use crate::batch::OutputBatch;
+use crate::live::request::RequestReader;
 use crate::stats::OutputStats;
 use serde::Deserialize;
 use std::future::Future;
@@ -45,6 +46,12 @@ pub trait Output: Send {
     /// (on the thread that built them, which is cheaper than on the output's).
     fn reads_events(&self) -> bool {
         true
+    }
+
+    /// For the `live` output: what the filter workers read from each batch's events for it
+    /// (see [`crate::batch::FilteredEvents::requests`]).
+    fn live_requests(&self) -> Option<Arc<RequestReader>> {
+        None
     }
 
     /// For `logpipe check`: whether the destination can be reached (a network output tries
