@@ -78,9 +78,9 @@ struct Slot {
     errors: u64,
     bytes: u64,
     status: StatusClasses,
-    urls: ValueCounts,
-    referrers: ValueCounts,
-    user_agents: ValueCounts,
+    urls: SecondCounts,
+    referrers: SecondCounts,
+    user_agents: SecondCounts,
 }
 
 /// Counts per value of a top table. foldhash instead of SipHash: a value is hashed several
@@ -88,25 +88,43 @@ struct Slot {
 /// (`max_keys_per_second`, `max_values`), so a flood of colliding values cannot grow them.
 type ValueCounts = HashMap<Arc<str>, u64, foldhash::fast::RandomState>;
 
+/// One second's counts of a top table.
+#[derive(Debug, Default)]
+struct SecondCounts {
+    values: ValueCounts,
+    /// Requests counted as `(other)` (kept apart: a busy second counts most of its requests
+    /// there, and this saves hashing the name for each).
+    other: u64,
+}
+
 /// Counts per value over the closed seconds of the window. Its keys are shared (`Arc`) with
 /// the seconds' counts: a value seen in every second is stored once.
 #[derive(Debug, Default)]
 struct TopTotals(ValueCounts);
 
 impl TopTotals {
-    fn add(&mut self, counts: &ValueCounts) {
-        for (value, count) in counts {
-            match self.0.get_mut(value) {
-                Some(total) => *total += count,
-                None => {
-                    self.0.insert(value.clone(), *count);
-                }
+    fn add(&mut self, counts: &SecondCounts) {
+        for (value, count) in &counts.values {
+            self.add_count(value, *count);
+        }
+        if counts.other > 0 {
+            self.add_count(&Arc::from(OTHER), counts.other);
+        }
+    }
+
+    fn add_count(&mut self, value: &Arc<str>, count: u64) {
+        match self.0.get_mut(value) {
+            Some(total) => *total += count,
+            None => {
+                self.0.insert(Arc::clone(value), count);
             }
         }
     }
 
-    fn subtract(&mut self, counts: &ValueCounts) {
-        for (value, count) in counts {
+    fn subtract(&mut self, counts: &SecondCounts) {
+        let other = (counts.other > 0).then_some((OTHER, &counts.other));
+        let values = counts.values.iter().map(|(value, count)| (&**value, count));
+        for (value, count) in values.chain(other) {
             if let Some(total) = self.0.get_mut(value) {
                 *total = total.saturating_sub(*count);
                 if *total == 0 {
@@ -352,31 +370,31 @@ fn unix_u32(second: i64) -> u32 {
 /// past `per_second` values in this second, or `in_window` values in `totals`, a new value
 /// counts as `(other)`.
 fn count_value(
-    counts: &mut ValueCounts,
+    counts: &mut SecondCounts,
     totals: &TopTotals,
     value: Option<&str>,
     (per_second, in_window): (usize, usize),
 ) {
     let Some(value) = value else { return };
-    if let Some(count) = counts.get_mut(value) {
+    if let Some(count) = counts.values.get_mut(value) {
         *count += 1;
         return;
     }
-    let key = match totals.0.get_key_value(value) {
-        Some((key, _)) => Some(Arc::clone(key)),
-        None if totals.0.len() < in_window => Some(Arc::from(value)),
-        None => None,
+    // A busy second fills its counts early: the rest of it goes straight to `(other)`,
+    // without looking the value up in the totals.
+    let key = match counts.values.len() < per_second {
+        true => match totals.0.get_key_value(value) {
+            Some((key, _)) => Some(Arc::clone(key)),
+            None if totals.0.len() < in_window => Some(Arc::from(value)),
+            None => None,
+        },
+        false => None,
     };
     match key {
-        Some(key) if counts.len() < per_second => {
-            counts.insert(key, 1);
+        Some(key) => {
+            counts.values.insert(key, 1);
         }
-        _ => match counts.get_mut(OTHER) {
-            Some(other) => *other += 1,
-            None => {
-                counts.insert(Arc::from(OTHER), 1);
-            }
-        },
+        None => counts.other += 1,
     }
 }
 
@@ -513,8 +531,13 @@ mod tests {
             .into_iter()
             .enumerate()
         {
-            let counts =
-                ValueCounts::from_iter([(Arc::<str>::from(value), [3, 1, 3, 2, 3, 1, 2, 3][i])]);
+            let counts = SecondCounts {
+                values: ValueCounts::from_iter([(
+                    Arc::<str>::from(value),
+                    [3, 1, 3, 2, 3, 1, 2, 3][i],
+                )]),
+                other: 0,
+            };
             totals.add(&counts);
         }
         let top = |n| pairs(totals.top(n));
