@@ -1,6 +1,7 @@
 //! Reading one S3 object: streams the body (never held whole in memory), gunzips it on the fly
-//! when it starts with the gzip magic bytes (`.gz` keys, `Content-Encoding: gzip`), frames and
-//! decodes lines with the input's codec, sends them as batches, resumes a broken download
+//! when it starts with the gzip magic bytes (`.gz` keys, `Content-Encoding: gzip`), frames
+//! lines and sends them as batches (the filter workers decode them with the input's codec and
+//! build the events, see [`FramedLines`]), resumes a broken download
 //! with a `Range` request on the same ETag, waits until every batch is acknowledged, then
 //! applies `after_read`.
 
@@ -8,6 +9,7 @@ use super::AfterRead;
 use super::client::AwsFailure;
 use crate::batch::{Ack, AckReceipt, Batch};
 use crate::codec::LineDecoder;
+use crate::codec::framed::{FramedLines, LineOrigin};
 use crate::codec::lines::{Line, LineFramer};
 use crate::event::{Event, FieldPath, PlaceMemo, format_timestamp};
 use crate::inputs::{InputContext, LogOrigin};
@@ -86,9 +88,7 @@ struct Shared {
     after_read: AfterRead,
     input_id: String,
     stats: Arc<InputStats>,
-    log_origin: LogOrigin,
-    bucket_name: FieldPath,
-    object_key: FieldPath,
+    origin_fields: OriginFields,
 }
 
 /// The body's bytes before framing: plain, gzip, or not known until two bytes arrived.
@@ -98,22 +98,33 @@ enum Body {
     Gzip(Box<MultiGzDecoder<Vec<u8>>>),
 }
 
-/// One object's read in progress: framing, the events of the next batch, the receipts.
+/// One object's read in progress: framing, the lines of the next batch, the receipts.
 struct ObjectStream<'a> {
     reader: &'a Shared,
     object: &'a ObjectRef,
     body: Body,
     framer: LineFramer,
-    origin: Origin,
-    pending: Vec<Event>,
-    /// Where the origin's fields went in the last event.
-    places: PlaceMemo,
+    origin: Arc<dyn LineOrigin>,
+    /// The lines of the batch being filled.
+    pending: FramedLines,
+    /// Batches filled and not sent yet.
+    full: Vec<FramedLines>,
     receipts: Vec<AckReceipt>,
     events: u64,
 }
 
+/// The paths of the fields every event of an object gets, parsed once.
+#[derive(Debug, Clone)]
+struct OriginFields {
+    log_origin: LogOrigin,
+    bucket_name: FieldPath,
+    object_key: FieldPath,
+}
+
 /// The fields every event of one object gets.
+#[derive(Debug)]
 struct Origin {
+    fields: OriginFields,
     bucket: Value,
     key: Value,
     path: Value,
@@ -138,9 +149,11 @@ impl ObjectReader {
                 after_read,
                 input_id: context.id.clone(),
                 stats: Arc::clone(&context.stats),
-                log_origin: LogOrigin::new()?,
-                bucket_name: FieldPath::parse("aws.s3.bucket.name")?,
-                object_key: FieldPath::parse("aws.s3.object.key")?,
+                origin_fields: OriginFields {
+                    log_origin: LogOrigin::new()?,
+                    bucket_name: FieldPath::parse("aws.s3.bucket.name")?,
+                    object_key: FieldPath::parse("aws.s3.object.key")?,
+                },
             }),
         })
     }
@@ -154,9 +167,9 @@ impl ObjectReader {
             object,
             body: Body::Undecided(Vec::new()),
             framer: shared.decoder.framer(0),
-            origin: Origin::of(object),
-            pending: Vec::with_capacity(shared.batch_size),
-            places: PlaceMemo::default(),
+            origin: Arc::new(Origin::of(object, &shared.origin_fields)),
+            pending: FramedLines::new(&shared.decoder),
+            full: Vec::new(),
             receipts: Vec::new(),
             events: 0,
         };
@@ -384,16 +397,19 @@ impl ObjectStream<'_> {
         }
     }
 
-    /// Frames decoded bytes into events; `None`: the end, emit an unterminated last line.
+    /// Frames bytes into the lines of batches; `None`: the end, keep an unterminated last
+    /// line.
     fn frame(&mut self, bytes: Option<&[u8]>) {
         let timestamp = format_timestamp(chrono::Utc::now());
-        let (decoder, origin, shared) = (&self.reader.decoder, &self.origin, self.reader);
-        let (pending, places) = (&mut self.pending, &mut self.places);
+        let size = self.reader.batch_size;
+        let (origin, pending, full) = (&self.origin, &mut self.pending, &mut self.full);
         let mut collect = |line: Line<'_>| {
             if line.makes_event() {
-                let mut event = decoder.decode(&line, &timestamp);
-                origin.add(&mut event, line.offset, shared, places);
-                pending.push(event);
+                pending.push(&line, origin, &timestamp);
+                if pending.len() >= size {
+                    let next = pending.next_batch();
+                    full.push(std::mem::replace(pending, next));
+                }
             }
         };
         match bytes {
@@ -403,11 +419,8 @@ impl ObjectStream<'_> {
     }
 
     async fn send_full_batches(&mut self) -> Result<bool, ObjectError> {
-        let size = self.reader.batch_size;
-        while self.pending.len() >= size {
-            let rest = self.pending.split_off(size);
-            let batch = std::mem::replace(&mut self.pending, rest);
-            if !self.send(batch).await {
+        for lines in std::mem::take(&mut self.full) {
+            if !self.send(lines).await {
                 return Ok(false);
             }
         }
@@ -415,11 +428,16 @@ impl ObjectStream<'_> {
     }
 
     /// Sends one batch; false when the pipeline stopped taking batches.
-    async fn send(&mut self, events: Vec<Event>) -> bool {
-        let count = events.len() as u64;
+    async fn send(&mut self, lines: FramedLines) -> bool {
+        let count = lines.len() as u64;
         let (ack, receipt) = Ack::new();
+        let batch = Batch {
+            events: Vec::new(),
+            lines,
+            ack,
+        };
         let sent = tokio::select! {
-            sent = self.reader.batches.send(Batch::new(events, ack)) => sent.is_ok(),
+            sent = self.reader.batches.send(batch) => sent.is_ok(),
             () = self.reader.shutdown.cancelled() => false,
         };
         if sent {
@@ -432,24 +450,28 @@ impl ObjectStream<'_> {
 }
 
 impl Origin {
-    fn of(object: &ObjectRef) -> Origin {
+    fn of(object: &ObjectRef, fields: &OriginFields) -> Origin {
         let path = object.to_string();
         let fingerprint = crate::fingerprint::fnv1a(path.as_bytes());
         Origin {
+            fields: fields.clone(),
             bucket: Value::String(object.bucket.clone()),
             key: Value::String(object.key.clone()),
             path: Value::String(path),
             fingerprint: Value::String(format!("{fingerprint:016x}")),
         }
     }
+}
 
+impl LineOrigin for Origin {
     /// Adds `aws.s3.bucket.name`, `aws.s3.object.key` and the `log.*` fields every
     /// line-based input sets, in path order, in a writer that uses `places`.
-    fn add(&self, event: &mut Event, offset: u64, shared: &Shared, places: &mut PlaceMemo) {
+    fn add(&self, event: &mut Event, offset: u64, places: &mut PlaceMemo) {
+        let paths = &self.fields;
         let mut fields = event.sorted_writer_with(places);
-        fields.insert(&shared.bucket_name, self.bucket.clone());
-        fields.insert(&shared.object_key, self.key.clone());
-        shared
+        fields.insert(&paths.bucket_name, self.bucket.clone());
+        fields.insert(&paths.object_key, self.key.clone());
+        paths
             .log_origin
             .add(&mut fields, &self.path, &self.fingerprint, offset);
     }
@@ -487,7 +509,12 @@ mod tests {
             key: "nginx/a.log".into(),
             etag: None,
         };
-        let origin = Origin::of(&object);
+        let fields = OriginFields {
+            log_origin: LogOrigin::new().unwrap(),
+            bucket_name: FieldPath::parse("aws.s3.bucket.name").unwrap(),
+            object_key: FieldPath::parse("aws.s3.object.key").unwrap(),
+        };
+        let origin = Origin::of(&object, &fields);
         assert_eq!(origin.bucket, "logs");
         assert_eq!(origin.key, "nginx/a.log");
         assert_eq!(origin.path, "s3://logs/nginx/a.log");
