@@ -109,10 +109,16 @@ impl RequestReader {
             let line = match (is_error && self.keeps_error_lines) || tail_room > 0 {
                 true => {
                     tail_room = tail_room.saturating_sub(1);
-                    text(fields.line.iter().find_map(|path| event.get_str(path)))
+                    fields.line.iter().find_map(|path| event.get_str(path))
                 }
                 false => None,
             };
+            if batch.requests.is_empty() {
+                // Room for the batch's fields at once: the first request's, a quarter more,
+                // each. Not for lines: few requests carry one, and a line can be long.
+                batch.text.reserve(batch.text.len() * events.len() * 5 / 4);
+            }
+            let line = line.map(|line| batch.push_text(line));
             batch.requests.push(PackedRequest {
                 client,
                 url,
@@ -122,10 +128,6 @@ impl RequestReader {
                 user_agent,
                 line,
             });
-            if batch.requests.len() == 1 {
-                // Room for the batch's text at once: the first request's, a quarter more, each.
-                batch.text.reserve(batch.text.len() * events.len() * 5 / 4);
-            }
         }
         batch
     }
