@@ -1,7 +1,7 @@
-//! Lines framed by an input and not yet made events. The file input sends its lines to the
-//! filter workers this way, and they build the events: in parallel, and on the thread that
-//! also frees them (memory freed by another thread than the one that allocated it costs
-//! several times more, and two workers freeing an input's memory contend for it).
+//! Lines framed by an input and not yet made events. The file and s3 inputs send their lines
+//! to the filter workers this way, and the workers build the events: in parallel, and on the
+//! thread that also frees them (memory freed by another thread than the one that allocated it
+//! costs several times more, and two workers freeing an input's memory contend for it).
 
 use super::LineDecoder;
 use super::lines::Line;

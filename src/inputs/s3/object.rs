@@ -397,8 +397,8 @@ impl ObjectStream<'_> {
         }
     }
 
-    /// Frames bytes into the lines of batches; `None`: the end, keep an unterminated last
-    /// line.
+    /// Frames bytes into the lines of batches; `None`: the end, the last line even without
+    /// its newline.
     fn frame(&mut self, bytes: Option<&[u8]>) {
         let timestamp = format_timestamp(chrono::Utc::now());
         let size = self.reader.batch_size;
