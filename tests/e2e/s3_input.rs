@@ -610,6 +610,75 @@ fn overlapping_runs_of_one_pipeline_do_not_both_run() {
     );
 }
 
+/// Writes `name` in `dir`: `input` into osmem's index `index`, in bulk requests of 30 events
+/// that wait an hour to fill.
+fn into_requests_of_30(dir: &Path, name: &str, input: &str, osmem: &Osmem, index: &str) -> PathBuf {
+    let text = format!(
+        r#"[pipeline]
+data_dir = "{}/data-{name}"
+{input}
+[[output]]
+type = "elasticsearch"
+hosts = "{}"
+index = "{index}"
+batch_size = 30
+flush_interval = "1h"
+"#,
+        dir.display(),
+        osmem.url
+    );
+    write_pipeline(dir, name, &text)
+}
+
+/// With one object (or message) downloaded at a time, an output that waits to fill its
+/// request gets the next objects' lines meanwhile. Here nothing is sent before all 30 events
+/// are in, and the flush interval is an hour: holding an object's slot until its delivery
+/// would hang, in poll mode and in sqs mode.
+#[test]
+fn an_object_awaiting_delivery_does_not_hold_back_the_next_download() {
+    let moto = Moto::start();
+    let s3 = moto.fixture();
+    s3.create_bucket("small");
+    let queue = s3.create_queue("small-events");
+    let keys: Vec<String> = (0..6).map(|object| format!("part-{object}.log")).collect();
+    for key in &keys {
+        s3.put_object("small", key, body(&lines_of(key, 5)));
+    }
+    let osmem = Osmem::start();
+    let dir = temp_dir();
+
+    let input = s3_input(&moto, "small", "once = true\nconcurrency = 1");
+    let polling = into_requests_of_30(dir.path(), "poll.toml", &input, &osmem, "poll");
+    let mut running = Running::start(&polling);
+    let status = running.wait_for_exit(Duration::from_secs(60));
+    assert!(status.success(), "{}", stderr_of(dir.path()));
+    assert_eq!(osmem.count("poll"), 30);
+
+    let input = format!(
+        r#"[[input]]
+type = "s3"
+mode = "sqs"
+queue_url = "{queue}"
+endpoint = "{}"
+region = "us-east-1"
+access_key_id = "testing"
+secret_access_key = "testing"
+wait_time = "1s"
+concurrency = 1
+"#,
+        moto.endpoint()
+    );
+    let consuming = into_requests_of_30(dir.path(), "sqs.toml", &input, &osmem, "sqs");
+    let running = Running::start(&consuming);
+    for key in &keys {
+        s3.send_s3_event(&queue, "small", key);
+    }
+    wait_until("30 documents from sqs", Duration::from_secs(60), || {
+        osmem.count("sqs") == 30
+    });
+    assert!(running.terminate().success());
+}
+
 #[test]
 fn bundled_nginx_s3_pipeline_indexes_the_sample_log_from_a_bucket() {
     let moto = Moto::start();

@@ -158,9 +158,10 @@ impl ObjectReader {
         })
     }
 
-    /// Reads `object` to its end, waits until all its events are delivered, applies
-    /// `after_read`. Transient failures are retried (the SDK's retries, then resumes).
-    pub async fn read(&self, object: &ObjectRef) -> Result<ObjectOutcome, ObjectError> {
+    /// Reads `object` to its end, sending its lines into the pipeline; what is returned
+    /// waits for their delivery. Transient failures are retried (the SDK's retries, then
+    /// resumes).
+    pub async fn download(&self, object: &ObjectRef) -> Result<Downloaded, ObjectError> {
         let shared = &*self.shared;
         let mut stream = ObjectStream {
             reader: shared,
@@ -175,16 +176,39 @@ impl ObjectReader {
         };
         let downloaded = stream.download().await;
         shared.stats.finished(&object.to_string());
-        if !downloaded? {
+        Ok(Downloaded {
+            shared: Arc::clone(&self.shared),
+            object: object.clone(),
+            complete: downloaded?,
+            receipts: stream.receipts,
+            events: stream.events,
+        })
+    }
+}
+
+/// An object read to its end (or until the pipeline stopped), whose lines are on their way.
+pub struct Downloaded {
+    shared: Arc<Shared>,
+    object: ObjectRef,
+    /// Whether every line was sent (false: shutdown or the pipeline stopped).
+    complete: bool,
+    receipts: Vec<AckReceipt>,
+    events: u64,
+}
+
+impl Downloaded {
+    /// Waits until every event of the object is delivered, then applies `after_read`.
+    pub async fn delivered(mut self) -> Result<ObjectOutcome, ObjectError> {
+        if !self.complete {
             return Ok(ObjectOutcome::Stopped);
         }
-        for receipt in &mut stream.receipts {
+        for receipt in &mut self.receipts {
             if !receipt.acknowledged().await {
                 return Ok(ObjectOutcome::Stopped);
             }
         }
-        shared.apply_after_read(object).await;
-        Ok(ObjectOutcome::Delivered(stream.events))
+        self.shared.apply_after_read(&self.object).await;
+        Ok(ObjectOutcome::Delivered(self.events))
     }
 }
 

@@ -10,7 +10,9 @@ use crate::checkpoint::CheckpointFile;
 use crate::inputs::{InputContext, InputError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// How far behind the newest listed object the watermark stays, so that an object that
@@ -178,14 +180,22 @@ impl Poller<'_> {
             .iter()
             .map(|object| (object.modified_ms, object.key.clone()))
             .collect();
-        let mut queue = todo.into_iter();
+        let mut queue = todo.into_iter().peekable();
         let mut running = JoinSet::new();
+        // `concurrency` objects are downloaded at a time. An object whose lines are all sent
+        // gives its slot to the next one while it waits for their delivery: an output that
+        // waits to fill a request (elasticsearch's `flush_interval`) is filled by the next
+        // objects instead of holding them back. Back-pressure still bounds what is in flight.
+        let downloads = Arc::new(Semaphore::new(self.config.concurrency));
         // Objects finished since the last save: saved within SAVE_INTERVAL, also while the
         // others are still being read (a large object can take minutes), so that a crash
         // does not read them again.
         let mut unsaved = false;
         loop {
-            while running.len() < self.config.concurrency && !self.context.shutdown.is_cancelled() {
+            while !self.context.shutdown.is_cancelled() && queue.peek().is_some() {
+                let Ok(slot) = Arc::clone(&downloads).try_acquire_owned() else {
+                    break;
+                };
                 let Some(object) = queue.next() else { break };
                 if state.failed.contains_key(&object.key) {
                     self.retried.insert(object.key.clone());
@@ -197,11 +207,23 @@ impl Poller<'_> {
                     etag: Some(object.etag.clone()),
                 };
                 running.spawn(async move {
-                    let outcome = reader.read(&target).await;
+                    let downloaded = reader.download(&target).await;
+                    drop(slot);
+                    let outcome = match downloaded {
+                        Ok(downloaded) => downloaded.delivered().await,
+                        Err(error) => Err(error),
+                    };
                     (object, outcome)
                 });
             }
-            let next = running.join_next();
+            let more_to_start = !self.context.shutdown.is_cancelled() && queue.peek().is_some();
+            let next = async {
+                tokio::select! {
+                    joined = running.join_next() => Some(joined),
+                    // A download slot came free: start the next object.
+                    _ = downloads.acquire(), if more_to_start => None,
+                }
+            };
             let joined = if unsaved {
                 let wait = SAVE_INTERVAL.saturating_sub(self.last_save.elapsed());
                 match tokio::time::timeout(wait, next).await {
@@ -215,6 +237,9 @@ impl Poller<'_> {
                 }
             } else {
                 next.await
+            };
+            let Some(joined) = joined else {
+                continue;
             };
             let Some(joined) = joined else {
                 break;

@@ -11,6 +11,7 @@ use crate::inputs::{InputContext, InputError};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// SQS returns at most this many messages per receive.
@@ -54,13 +55,16 @@ pub async fn run(
         input_id: context.id.clone(),
     });
     let mut running = JoinSet::new();
+    // `concurrency` messages have their objects downloaded at a time; a message whose objects
+    // are all sent waits for their delivery without holding a slot (see the poll mode).
+    let downloads = Arc::new(Semaphore::new(config.concurrency));
     let mut receive_failing = false;
     while !context.shutdown.is_cancelled() {
         while running.try_join_next().is_some() {}
-        let room = config.concurrency.saturating_sub(running.len());
+        let room = downloads.available_permits();
         if room == 0 {
             tokio::select! {
-                _ = running.join_next() => continue,
+                _ = downloads.acquire() => continue,
                 () = context.shutdown.cancelled() => break,
             }
         }
@@ -85,7 +89,9 @@ pub async fn run(
                 for message in output.messages() {
                     let shared = Arc::clone(&shared);
                     let message = message.clone();
-                    running.spawn(async move { shared.handle(message).await });
+                    // At most `room` messages came: a slot is free for each.
+                    let slot = Arc::clone(&downloads).try_acquire_owned().ok();
+                    running.spawn(async move { shared.handle(message, slot).await });
                 }
             }
             Err(error) => {
@@ -110,7 +116,13 @@ pub async fn run(
 }
 
 impl MessageContext {
-    async fn handle(self: Arc<Self>, message: aws_sdk_sqs::types::Message) {
+    /// Reads the message's objects, gives back `slot` once they are downloaded, and deletes
+    /// the message once their events are delivered.
+    async fn handle(
+        self: Arc<Self>,
+        message: aws_sdk_sqs::types::Message,
+        slot: Option<OwnedSemaphorePermit>,
+    ) {
         let Some(receipt) = message.receipt_handle() else {
             return;
         };
@@ -132,11 +144,27 @@ impl MessageContext {
         let extender = Arc::clone(&self).keep_invisible(receipt.to_string());
         let mut stopped = false;
         let mut failure = None;
+        let mut downloaded = Vec::new();
         for object in objects
             .iter()
             .filter(|object| self.keys.accepts(&object.key))
         {
-            match self.reader.read(object).await {
+            match self.reader.download(object).await {
+                Ok(download) => downloaded.push((object, download)),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        drop(slot);
+        // After a failed download the message is left for redelivery: no need to wait.
+        let delivering = match failure {
+            None => downloaded,
+            Some(_) => Vec::new(),
+        };
+        for (object, download) in delivering {
+            match download.delivered().await {
                 Ok(ObjectOutcome::Delivered(events)) => {
                     tracing::debug!(input = %self.input_id, %object, events, "object done");
                 }
