@@ -59,7 +59,8 @@ pub struct S3InputConfig {
     /// Poll mode: time between listings (default 60 s).
     #[serde(default = "default_interval", with = "crate::config::duration")]
     pub interval: Duration,
-    /// Objects read at the same time (default 4).
+    /// Objects (poll) or messages' objects (sqs) downloaded at the same time (default 4); one
+    /// that waits for its events' delivery does not count.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Poll mode: one pass over the bucket, then the input is done (as `logpipe run --once`).

@@ -1,5 +1,5 @@
 //! Poll mode: list the bucket under the prefix every `interval`, read the objects not done
-//! yet, oldest first, `concurrency` at a time. The checkpoint stays small for any number of
+//! yet, oldest first, `concurrency` downloads at a time. The checkpoint stays small for any number of
 //! keys: a watermark (every object last modified before it is done) plus the keys done or
 //! failed since, with their ETags (a changed ETag means the object was rewritten: read again).
 
