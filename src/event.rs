@@ -205,6 +205,20 @@ impl FieldPath {
         }
     }
 
+    /// The interned keys, which identify the path by their address (what the place and read
+    /// memos compare); `None` for a path from the data, whose address could be reused.
+    fn interned(&self) -> Option<&'static PathKeys> {
+        match self.0 {
+            PathRef::Interned(keys) => Some(keys),
+            PathRef::Owned(_) => None,
+        }
+    }
+
+    /// Whether this is the interned path `keys`.
+    fn is_interned(&self, keys: &PathKeys) -> bool {
+        self.interned().is_some_and(|own| std::ptr::eq(own, keys))
+    }
+
     /// The path of the field `key` inside the object at this path.
     pub fn child(&self, key: &str) -> FieldPath {
         let mut keys: Vec<&str> = self.keys().iter().map(|key| &**key).collect();
@@ -822,11 +836,9 @@ impl<'e> SortedReader<'e> {
     fn remembered(&self, path: &FieldPath) -> Option<usize> {
         let cursor = self.memo.as_ref()?;
         let at = *cursor.memo.found_at.get(cursor.read)?;
-        let PathRef::Interned(wanted) = path.0 else {
-            return None;
-        };
+        let wanted = path.interned()?;
         let entry = self.event.entries.get(at)?;
-        matches!(entry.path.0, PathRef::Interned(keys) if std::ptr::eq(keys, wanted)).then_some(at)
+        entry.path.is_interned(wanted).then_some(at)
     }
 
     /// [`Event::get_str`].
@@ -884,9 +896,8 @@ impl SortedWriter<'_> {
     fn replayed(&mut self, path: &FieldPath, removing: bool) -> Option<Place> {
         let cursor = self.memo.as_mut()?;
         if cursor.replaying {
-            if let (Some(step), PathRef::Interned(keys)) =
-                (cursor.memo.steps.get(cursor.step), &path.0)
-                && std::ptr::eq(step.path, *keys)
+            if let Some(step) = cursor.memo.steps.get(cursor.step)
+                && path.is_interned(step.path)
                 && step.removing == removing
             {
                 cursor.step += 1;
@@ -917,8 +928,8 @@ impl SortedWriter<'_> {
                 return;
             }
         };
-        match &path.0 {
-            PathRef::Interned(keys) => {
+        match path.interned() {
+            Some(keys) => {
                 cursor.memo.steps.push(Step {
                     path: keys,
                     removing,
@@ -927,7 +938,7 @@ impl SortedWriter<'_> {
                 });
                 cursor.step += 1;
             }
-            PathRef::Owned(_) => cursor.recording = false,
+            None => cursor.recording = false,
         }
     }
 }
@@ -949,19 +960,14 @@ impl PlaceMemo {
     fn begin(&mut self, entries: &[Entry]) -> bool {
         let same = self.layout.as_ref().is_some_and(|layout| {
             layout.len() == entries.len()
-                && layout.iter().zip(entries).all(|(path, entry)| {
-                    matches!(entry.path.0, PathRef::Interned(keys) if std::ptr::eq(*path, keys))
-                })
+                && layout
+                    .iter()
+                    .zip(entries)
+                    .all(|(keys, entry)| entry.path.is_interned(keys))
         });
         if !same {
             self.steps.clear();
-            self.layout = entries
-                .iter()
-                .map(|entry| match entry.path.0 {
-                    PathRef::Interned(keys) => Some(keys),
-                    PathRef::Owned(_) => None,
-                })
-                .collect();
+            self.layout = entries.iter().map(|entry| entry.path.interned()).collect();
         }
         same
     }

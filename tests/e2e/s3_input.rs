@@ -654,20 +654,9 @@ fn an_object_awaiting_delivery_does_not_hold_back_the_next_download() {
     assert!(status.success(), "{}", stderr_of(dir.path()));
     assert_eq!(osmem.count("poll"), 30);
 
-    let input = format!(
-        r#"[[input]]
-type = "s3"
-mode = "sqs"
-queue_url = "{queue}"
-endpoint = "{}"
-region = "us-east-1"
-access_key_id = "testing"
-secret_access_key = "testing"
-wait_time = "1s"
-concurrency = 1
-"#,
-        moto.endpoint()
-    );
+    let sqs =
+        format!("mode = \"sqs\"\nqueue_url = \"{queue}\"\nwait_time = \"1s\"\nconcurrency = 1");
+    let input = s3_input(&moto, "small", &sqs);
     let consuming = into_requests_of_30(dir.path(), "sqs.toml", &input, &osmem, "sqs");
     let running = Running::start(&consuming);
     for key in &keys {
