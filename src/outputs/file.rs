@@ -69,8 +69,8 @@ pub enum FileOutputError {
         #[source]
         source: std::io::Error,
     },
-    /// The blocking writer task did not finish.
-    #[error("the file writer task failed: {0}")]
+    /// The writer thread did not finish.
+    #[error("the file writer thread failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
@@ -106,8 +106,16 @@ impl FileOutput {
     }
 
     /// Writes every batch, retrying failures with capped backoff, and acknowledges each batch
-    /// once written. Returns when the channel closes, or unacknowledged when aborted.
-    async fn deliver(self, mut context: OutputContext) -> Result<(), FileOutputError> {
+    /// once written. Returns when the channel closes, or unacknowledged when aborted. Runs on
+    /// a blocking thread of its own for the whole run, as the `stdout` output does (see its
+    /// `deliver`): the workers' sends wake it, and it writes without a hand-off per batch.
+    async fn deliver(self, context: OutputContext) -> Result<(), FileOutputError> {
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(self.write_batches(context))).await?
+    }
+
+    /// [`FileOutput::deliver`]'s loop, run where blocking on a write is allowed.
+    async fn write_batches(self, mut context: OutputContext) -> Result<(), FileOutputError> {
         let FileOutput {
             path,
             guard,
@@ -127,14 +135,9 @@ impl FileOutput {
             let mut backoff = RETRY_START;
             let mut failing = false;
             loop {
-                let (returned_writer, remaining, result) = tokio::task::spawn_blocking(move || {
-                    let result = writer.write(&mut pending);
-                    (writer, pending, result)
-                })
-                .await?;
-                writer = returned_writer;
-                pending = remaining;
-                let Err(error) = result else { break };
+                let Err(error) = writer.write(&mut pending) else {
+                    break;
+                };
                 if !failing {
                     tracing::warn!(
                         output = %context.id,

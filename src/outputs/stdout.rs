@@ -1,12 +1,11 @@
-//! The `stdout` output: each batch encoded as JSON lines (or pretty JSON) into one buffer and
-//! written to standard output in one write, then acknowledged. Also defines [`OutputCodec`],
-//! the event encoding the `file` output shares.
+//! The `stdout` output: each batch written to standard output as JSON lines (or pretty JSON)
+//! in one write, then acknowledged, by a thread that does only that. Also defines
+//! [`OutputCodec`], the event encoding the `file` output shares.
 
 use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture};
 use crate::event::Event;
 use serde::Deserialize;
 use std::io::Write;
-use std::sync::Arc;
 
 /// How events are encoded by the `stdout` and `file` outputs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,8 +87,8 @@ pub enum StdoutError {
     /// Any other write error.
     #[error("writing to standard output failed: {0}")]
     Write(#[source] std::io::Error),
-    /// The blocking write task did not finish.
-    #[error("the standard output writer task failed: {0}")]
+    /// The writer thread did not finish.
+    #[error("the standard output writer thread failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
@@ -124,10 +123,23 @@ impl Output for StdoutOutput {
     }
 }
 
-/// Writes every batch from `context` to `writer` (one write and flush per batch, off the
-/// runtime threads), acknowledging each after its flush. Returns when the channel closes or
-/// the shutdown deadline passes.
+/// Writes every batch from `context` to `writer`, acknowledging each after its flush, on a
+/// blocking thread of its own for the whole run: a worker's send wakes that thread, which
+/// writes at once, where handing each write from a runtime task to a blocking thread cost
+/// two more thread wake-ups a batch. Returns when the channel closes or the shutdown
+/// deadline passes.
 async fn deliver<W: Write + Send + 'static>(
+    codec: OutputCodec,
+    context: OutputContext,
+    writer: W,
+) -> Result<(), StdoutError> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(write_batches(codec, context, writer)))
+        .await?
+}
+
+/// [`deliver`]'s loop, run where blocking on a write is allowed.
+async fn write_batches<W: Write>(
     codec: OutputCodec,
     mut context: OutputContext,
     mut writer: W,
@@ -141,25 +153,16 @@ async fn deliver<W: Write + Send + 'static>(
             },
             () = context.abort.cancelled() => return Ok(()),
         };
-        buffer.clear();
-        if codec == OutputCodec::Pretty {
-            codec.encode(&batch.events, &mut buffer);
-        }
-        let events = Arc::clone(&batch.events);
-        let (returned_writer, returned_buffer, result) = tokio::task::spawn_blocking(move || {
+        let bytes = match codec {
             // JSON lines come encoded by the filter workers.
-            let bytes = match codec {
-                OutputCodec::JsonLines => events.json_lines(),
-                OutputCodec::Pretty => &buffer,
-            };
-            let result = writer.write_all(bytes).and_then(|()| writer.flush());
-            drop(events);
-            (writer, buffer, result)
-        })
-        .await?;
-        writer = returned_writer;
-        buffer = returned_buffer;
-        match result {
+            OutputCodec::JsonLines => batch.events.json_lines(),
+            OutputCodec::Pretty => {
+                buffer.clear();
+                codec.encode(&batch.events, &mut buffer);
+                &buffer
+            }
+        };
+        match writer.write_all(bytes).and_then(|()| writer.flush()) {
             Ok(()) => batch.ack.complete(),
             Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
                 return Err(StdoutError::Closed);
@@ -174,7 +177,7 @@ mod tests {
     use super::*;
     use crate::batch::{Ack, AckReceipt, FilteredEvents, OutputBatch};
     use serde_json::json;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
@@ -260,6 +263,25 @@ mod tests {
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert!(text.starts_with("{\n  \"@timestamp\""), "{text}");
         assert!(text.ends_with("}\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_shutdown_deadline_stops_an_output_waiting_for_batches() {
+        let (sender, context) = context();
+        let abort = context.abort.clone();
+        let task = tokio::spawn(deliver(
+            OutputCodec::JsonLines,
+            context,
+            SharedBuffer::default(),
+        ));
+        abort.cancel();
+        // The channel is still open: only the deadline can end the writer thread's wait.
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .expect("the output returns at the deadline")
+            .unwrap()
+            .unwrap();
+        drop(sender);
     }
 
     #[tokio::test]
