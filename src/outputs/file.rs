@@ -3,7 +3,7 @@
 //! handles open; a batch is acknowledged only after it is written (and fsynced).
 
 use super::stdout::OutputCodec;
-use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture};
+use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture, on_own_thread};
 use crate::batch::FilteredEvents;
 use crate::template::Template;
 use serde::Deserialize;
@@ -106,12 +106,10 @@ impl FileOutput {
     }
 
     /// Writes every batch, retrying failures with capped backoff, and acknowledges each batch
-    /// once written. Returns when the channel closes, or unacknowledged when aborted. Runs on
-    /// a blocking thread of its own for the whole run, as the `stdout` output does (see its
-    /// `deliver`): the workers' sends wake it, and it writes without a hand-off per batch.
+    /// once written, on a thread of its own ([`on_own_thread`]). Returns when the channel
+    /// closes, or unacknowledged when aborted.
     async fn deliver(self, context: OutputContext) -> Result<(), FileOutputError> {
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || runtime.block_on(self.write_batches(context))).await?
+        on_own_thread(self.write_batches(context)).await?
     }
 
     /// [`FileOutput::deliver`]'s loop, run where blocking on a write is allowed.

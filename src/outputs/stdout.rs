@@ -2,7 +2,7 @@
 //! in one write, then acknowledged, by a thread that does only that. Also defines
 //! [`OutputCodec`], the event encoding the `file` output shares.
 
-use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture};
+use super::{Output, OutputBuildContext, OutputContext, OutputError, OutputFuture, on_own_thread};
 use crate::event::Event;
 use serde::Deserialize;
 use std::io::Write;
@@ -124,18 +124,14 @@ impl Output for StdoutOutput {
 }
 
 /// Writes every batch from `context` to `writer`, acknowledging each after its flush, on a
-/// blocking thread of its own for the whole run: a worker's send wakes that thread, which
-/// writes at once, where handing each write from a runtime task to a blocking thread cost
-/// two more thread wake-ups a batch. Returns when the channel closes or the shutdown
+/// thread of its own ([`on_own_thread`]). Returns when the channel closes or the shutdown
 /// deadline passes.
 async fn deliver<W: Write + Send + 'static>(
     codec: OutputCodec,
     context: OutputContext,
     writer: W,
 ) -> Result<(), StdoutError> {
-    let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || runtime.block_on(write_batches(codec, context, writer)))
-        .await?
+    on_own_thread(write_batches(codec, context, writer)).await?
 }
 
 /// [`deliver`]'s loop, run where blocking on a write is allowed.
