@@ -32,7 +32,8 @@ pub struct InputContext {
     pub id: String,
     /// Counters for the monitoring API: batches sent, sources being read.
     pub stats: Arc<InputStats>,
-    /// Where batches go. A send waits while the channel is full (back-pressure).
+    /// Where batches go, through [`send_batch`]. A send waits while the channel is full
+    /// (back-pressure).
     pub batches: mpsc::Sender<Batch>,
     /// Cancelled on shutdown: stop reading, wait for in-flight acknowledgements, save, return.
     pub shutdown: CancellationToken,
@@ -40,6 +41,23 @@ pub struct InputContext {
     pub checkpoint: CheckpointFile,
     /// Largest number of events in one batch.
     pub batch_size: usize,
+}
+
+/// Sends `batch` to the filter workers; false when the pipeline stopped taking batches.
+///
+/// Once the channel is full, it waits for three quarters of it to be free before it sends:
+/// a worker taking a batch then wakes the input once every few batches instead of for each
+/// (a thread wake-up is a good share of a batch's cost on a small VM; README, Performance),
+/// and the batches left in the channel keep the workers busy meanwhile.
+pub async fn send_batch(batches: &mpsc::Sender<Batch>, batch: Batch) -> bool {
+    if batches.capacity() == 0 {
+        let wanted = (batches.max_capacity() * 3 / 4).max(1);
+        // The places go back at once; the send takes one.
+        if batches.reserve_many(wanted).await.is_err() {
+            return false;
+        }
+    }
+    batches.send(batch).await.is_ok()
 }
 
 /// A running source of events.

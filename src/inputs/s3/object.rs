@@ -461,7 +461,7 @@ impl ObjectStream<'_> {
             ack,
         };
         let sent = tokio::select! {
-            sent = self.reader.batches.send(batch) => sent.is_ok(),
+            sent = crate::inputs::send_batch(&self.reader.batches, batch) => sent,
             () = self.reader.shutdown.cancelled() => false,
         };
         if sent {
