@@ -68,7 +68,11 @@ What it does:
      as they come and, at the last one, takes the wall time since the start, rsyslogd's CPU
      (/proc/<pid>/stat) and peak RSS (VmHWM), then stops it. Each peer's output is checked (one
      line per input line, the first ones parsed: no unparsed-data, status and address set); for
-     rsyslog in every run;
+     rsyslog in every run. A third peer is Vector's VRL `parse_nginx_log` (benches/vrl-peer: the
+     vrl crate, the library Vector embeds, running `. = parse_nginx_log!(.message, "combined")`
+     on each line of stdin with VRL's runtime, JSON lines out; one thread), built with cargo
+     into bench-data/vrl-peer-target/ when missing (unless --no-install; a few minutes once),
+     measured as lognormalizer and its output checked the same way (client and status set);
  11. prints the tables of medians (min–max), the machine, the ratios of each logpipe row's
      events/s to each peer's and, for file-grok-es, the bars (logpipe CPU below 30% of osmem's,
      peak RSS under 200 MB), for s3-grok-null the ratio to the local files and the bars (within
@@ -188,6 +192,10 @@ BAR_TAIL_P99_MS = 250
 BAR_STDOUT_EVENTS_S = 800_000
 BAR_STDOUT_RSS_MB = 100
 BAR_STDOUT_RSYSLOG_RATIO = 8
+# ... and the ratio per core to Vector's VRL parse_nginx_log (one thread)
+BAR_STDOUT_VRL_RATIO_PER_CORE = 3
+VRL_PEER_DIR = os.path.join(ROOT, "benches", "vrl-peer")
+VRL_PEER_TARGET = os.path.join(DATA_DIR, "vrl-peer-target")
 # log.offset in a json_lines event; `"offset":` cannot occur inside a JSON string (its `"` would be `\"`)
 EVENT_OFFSET = re.compile(rb'"offset":(\d+)')
 
@@ -1523,6 +1531,25 @@ def rsyslogd(install):
     return apt_command("rsyslogd", "rsyslog", install)
 
 
+def vrl_peer(install):
+    """benches/vrl-peer, built with cargo (release) into bench-data/ when missing or older than
+    its sources."""
+    binary = os.path.join(VRL_PEER_TARGET, "release", "vrl-peer")
+    sources = [os.path.join(VRL_PEER_DIR, name) for name in ("Cargo.toml", "Cargo.lock", "src/main.rs")]
+    newest = max(os.path.getmtime(path) for path in sources if os.path.exists(path))
+    if os.path.exists(binary) and os.path.getmtime(binary) >= newest:
+        return binary, None
+    if not install:
+        return None, "vrl-peer is not built (cargo build --release in benches/vrl-peer; --no-install given)"
+    say("building benches/vrl-peer (the vrl crate; a few minutes the first time) for the peer comparison")
+    done = subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=VRL_PEER_DIR,
+                          env=dict(os.environ, CARGO_TARGET_DIR=VRL_PEER_TARGET),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0 or not os.path.exists(binary):
+        return None, "building benches/vrl-peer failed: %s" % done.stderr.strip()[-300:]
+    return binary, None
+
+
 def write_rulebase():
     """bench-data/nginx-combined.rb: the combined format for liblognorm (both peers)."""
     rulebase = os.path.join(DATA_DIR, "nginx-combined.rb")
@@ -1547,6 +1574,29 @@ def say_peer_run(peer, run, runs, lines, result):
     say("%s run %d/%d: %.2f s wall, %.2f s cpu, %.0f MB peak RSS, %.0f events/s%s"
         % (peer, run + 1, runs, result["wall"], result["cpu"], result["rss_mb"], lines / result["wall"],
            busy_note(result)))
+
+
+def run_vrl(path, data, lines, runs):
+    argv = [path]
+    with open(data, "rb") as stdin:
+        count, _, head = count_output(argv, stdin=stdin)
+    problems = [] if count == lines else ["%d events out for %d lines" % (count, lines)]
+    for raw in head:
+        event = json.loads(raw)
+        if event.get("status") is None or event.get("client") is None:
+            problems.append("not parsed: %s" % raw[:300].decode("utf-8", "replace"))
+            break
+    if problems:
+        raise BenchError("vrl-peer: output check failed: %s" % "; ".join(problems))
+    say("vrl-peer: output checked: %d events for %d lines" % (count, lines))
+    results = []
+    for i in range(runs):
+        with open(data, "rb") as stdin:
+            results.append(measure(argv, stdin=stdin))
+        say_peer_run("vrl-peer", i, runs, lines, results[-1])
+    lock = open(os.path.join(VRL_PEER_DIR, "Cargo.lock")).read()
+    version = re.search(r'name = "vrl"\nversion = "([^"]+)"', lock)
+    return results, "VRL %s parse_nginx_log" % (version.group(1) if version else "(version unknown)")
 
 
 def run_lognormalizer(path, data, lines, runs):
@@ -1651,6 +1701,10 @@ PEERS = [
      "the same rulebase) and writing the fields as JSON lines (`%$!all-json%`) with omfile into a file, all "
      "at their defaults; strings only (no date parsing, no event.original). It never exits by itself: the time "
      "runs from its start to its last line out, its CPU and peak RSS are read from /proc then"),
+    (vrl_peer, run_vrl,
+     "Vector's VRL (the vrl crate Vector embeds, benches/vrl-peer) running `. = parse_nginx_log!(.message, "
+     "\"combined\")` on each line of the same file with VRL's runtime, JSON lines out; one thread; typed fields "
+     "and the timestamp parsed, no event.original, offsets or checkpoints"),
 ]
 
 
@@ -1768,6 +1822,12 @@ def stdout_bars(rows, peers):
             ratio = medians["events_s"] / peer["events_s"]
             bars.append("file-grok-stdout at least %d× %s's events/s: %s (%.2f×)" % (
                 BAR_STDOUT_RSYSLOG_RATIO, name, verdict(ratio >= BAR_STDOUT_RSYSLOG_RATIO), ratio))
+        if name.startswith("VRL"):
+            cores = len(os.sched_getaffinity(0))
+            ratio = medians["events_s"] / cores / peer["events_s"]
+            bars.append("file-grok-stdout per core (events/s / %d cores) at least %d× %s's events/s on one "
+                        "thread: %s (%.2f×)" % (cores, BAR_STDOUT_VRL_RATIO_PER_CORE, name,
+                                                verdict(ratio >= BAR_STDOUT_VRL_RATIO_PER_CORE), ratio))
     return bars
 
 
@@ -1950,10 +2010,10 @@ def main():
                              "%s sets its own)" % WORKERS_SCENARIO)
     parser.add_argument("--batch-size", type=int, help="[pipeline] batch_size (default: logpipe's)")
     parser.add_argument("--no-build", action="store_true", help="use target/release/logpipe as it is")
-    parser.add_argument("--no-peer", action="store_true", help="do not run the peers (lognormalizer, rsyslog)")
+    parser.add_argument("--no-peer", action="store_true", help="do not run the peers (lognormalizer, rsyslog, VRL)")
     parser.add_argument("--no-install", action="store_true",
-                        help="do not apt-get install the peers, nor pip-install osmem-server or moto into .venv/, "
-                             "when missing")
+                        help="do not apt-get install the peers nor build the VRL peer, nor pip-install osmem-server "
+                             "or moto into .venv/, when missing")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="before each timed run, wait up to this long for other processes to go quiet")
     parser.add_argument("--markdown", metavar="FILE", help="also write the results as markdown (a README section body, no heading)")
