@@ -1558,12 +1558,13 @@ def write_rulebase():
     return rulebase
 
 
-def check_normalized(peer, lines, count, head):
-    """A peer's output: one JSON object per input line, the first ones parsed by the rulebase."""
+def check_normalized(peer, lines, count, head, required=("status", "source_address")):
+    """A peer's output: one JSON object per input line, the first ones parsed (no unparsed-data
+    from liblognorm, the `required` fields set)."""
     problems = [] if count == lines else ["%d lines out for %d" % (count, lines)]
     for raw in head:
         event = json.loads(raw)
-        if "unparsed-data" in event or event.get("status") is None or event.get("source_address") is None:
+        if "unparsed-data" in event or any(event.get(name) is None for name in required):
             problems.append("not parsed: %s" % raw[:300].decode("utf-8", "replace"))
             break
     if problems:
@@ -1576,40 +1577,31 @@ def say_peer_run(peer, run, runs, lines, result):
            busy_note(result)))
 
 
-def run_vrl(path, data, lines, runs):
-    argv = [path]
+def time_stdin_peer(peer, argv, data, lines, runs, required):
+    """A peer that reads the file on stdin and writes JSON lines: checked once (check_normalized
+    with `required`), then timed `runs` times."""
     with open(data, "rb") as stdin:
         count, _, head = count_output(argv, stdin=stdin)
-    problems = [] if count == lines else ["%d events out for %d lines" % (count, lines)]
-    for raw in head:
-        event = json.loads(raw)
-        if event.get("status") is None or event.get("client") is None:
-            problems.append("not parsed: %s" % raw[:300].decode("utf-8", "replace"))
-            break
-    if problems:
-        raise BenchError("vrl-peer: output check failed: %s" % "; ".join(problems))
-    say("vrl-peer: output checked: %d events for %d lines" % (count, lines))
+    check_normalized(peer, lines, count, head, required)
+    say("%s: output checked: %d events for %d lines" % (peer, count, lines))
     results = []
     for i in range(runs):
         with open(data, "rb") as stdin:
             results.append(measure(argv, stdin=stdin))
-        say_peer_run("vrl-peer", i, runs, lines, results[-1])
-    lock = open(os.path.join(VRL_PEER_DIR, "Cargo.lock")).read()
-    version = re.search(r'name = "vrl"\nversion = "([^"]+)"', lock)
+        say_peer_run(peer, i, runs, lines, results[-1])
+    return results
+
+
+def run_vrl(path, data, lines, runs):
+    results = time_stdin_peer("vrl-peer", [path], data, lines, runs, ("status", "client"))
+    with open(os.path.join(VRL_PEER_DIR, "Cargo.lock")) as f:
+        version = re.search(r'name = "vrl"\nversion = "([^"]+)"', f.read())
     return results, "VRL %s parse_nginx_log" % (version.group(1) if version else "(version unknown)")
 
 
 def run_lognormalizer(path, data, lines, runs):
     argv = [path, "-r", write_rulebase(), "-e", "json"]
-    with open(data, "rb") as stdin:
-        count, _, head = count_output(argv, stdin=stdin)
-    check_normalized("lognormalizer", lines, count, head)
-    say("lognormalizer: output checked: %d events for %d lines" % (count, lines))
-    results = []
-    for i in range(runs):
-        with open(data, "rb") as stdin:
-            results.append(measure(argv, stdin=stdin))
-        say_peer_run("lognormalizer", i, runs, lines, results[-1])
+    results = time_stdin_peer("lognormalizer", argv, data, lines, runs, ("status", "source_address"))
     done = subprocess.run([path, "-V"], capture_output=True, text=True)
     version = re.search(r"lognormalizer version: (\S+)", done.stdout + done.stderr)
     return results, "lognormalizer " + (version.group(1) if version else "(version unknown)")

@@ -38,8 +38,8 @@ const WAIT_STEP: Duration = Duration::from_millis(20);
 /// nothing doubles the wait, up to `poll_interval`, as Filebeat's backoff does.
 const ACTIVE_POLL: Duration = Duration::from_millis(10);
 
-/// Runs `future` to its end on this thread, parking it between polls: the reader is a plain
-/// blocking thread, outside any runtime.
+/// Runs `future` to its end on this thread, parking it between polls: the reader runs on a
+/// blocking thread of its own (in tests, a plain thread without a runtime).
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     struct Unparker(std::thread::Thread);
     impl std::task::Wake for Unparker {
