@@ -164,3 +164,44 @@ impl LogOrigin {
         fields.insert(&self.offset, Value::from(offset));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Ack;
+    use std::task::{Context, Poll, Waker};
+
+    fn empty_batch() -> Batch {
+        Batch {
+            events: Vec::new(),
+            lines: Default::default(),
+            ack: Ack::new().0,
+        }
+    }
+
+    #[test]
+    fn a_full_channel_is_sent_to_again_once_three_quarters_of_it_are_free() {
+        let (sender, mut receiver) = mpsc::channel(4);
+        for _ in 0..4 {
+            sender.try_send(empty_batch()).unwrap();
+        }
+        let mut send = std::pin::pin!(send_batch(&sender, empty_batch()));
+        let mut context = Context::from_waker(Waker::noop());
+        assert!(send.as_mut().poll(&mut context).is_pending());
+        receiver.try_recv().unwrap();
+        assert!(
+            send.as_mut().poll(&mut context).is_pending(),
+            "one free place does not wake the reader"
+        );
+        assert_eq!(receiver.len(), 3);
+        for _ in 0..2 {
+            receiver.try_recv().unwrap();
+        }
+        assert_eq!(
+            send.as_mut().poll(&mut context),
+            Poll::Ready(true),
+            "three free places do"
+        );
+        assert_eq!(receiver.len(), 2);
+    }
+}

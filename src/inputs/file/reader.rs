@@ -38,26 +38,6 @@ const WAIT_STEP: Duration = Duration::from_millis(20);
 /// nothing doubles the wait, up to `poll_interval`, as Filebeat's backoff does.
 const ACTIVE_POLL: Duration = Duration::from_millis(10);
 
-/// Runs `future` to its end on this thread, parking it between polls: the reader runs on a
-/// blocking thread of its own (in tests, a plain thread without a runtime).
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    struct Unparker(std::thread::Thread);
-    impl std::task::Wake for Unparker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(Arc::new(Unparker(std::thread::current())));
-    let mut context = std::task::Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::park();
-    }
-}
-
 /// Everything the reading loop needs from the config.
 pub struct ReaderSettings {
     pub globs: Vec<String>,
@@ -691,6 +671,26 @@ fn read_head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
     Ok(head)
 }
 
+/// Runs `future` to its end on this thread, parking it between polls: the reader runs on a
+/// blocking thread of its own (in tests, a plain thread without a runtime).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unparker(std::thread::Thread);
+    impl std::task::Wake for Unparker {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unparker(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,16 +702,13 @@ mod tests {
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
-    /// Starts a read-mode input over `dir/logs/*` on a thread of its own, sending batches of
-    /// `batch_size` lines into a channel of `capacity`.
-    fn start_reading(
+    /// Runs a read-mode input over `dir`; `deliver(n)` says whether the n-th batch is acknowledged
+    /// (an unacknowledged batch is abandoned). Returns the messages of acknowledged batches.
+    fn read_dir(
         dir: &std::path::Path,
         batch_size: usize,
-        capacity: usize,
-    ) -> (
-        std::thread::JoinHandle<Result<(), InputError>>,
-        mpsc::Receiver<Batch>,
-    ) {
+        deliver: impl Fn(usize) -> bool,
+    ) -> Vec<String> {
         let config: FileInputConfig = toml::from_str("path = \"logs/*\"\nmode = \"read\"").unwrap();
         let input = FileInput::build(
             &config,
@@ -721,7 +718,7 @@ mod tests {
             },
         )
         .unwrap();
-        let (sender, receiver) = mpsc::channel(capacity);
+        let (sender, mut receiver) = mpsc::channel(2);
         let context = InputContext {
             id: "file-1".into(),
             stats: std::sync::Arc::new(crate::stats::InputStats::new("file-1", "file")),
@@ -731,32 +728,15 @@ mod tests {
             batch_size,
         };
         let thread = std::thread::spawn(move || run(input.settings, context));
-        (thread, receiver)
-    }
-
-    /// The messages of a batch, which is acknowledged.
-    fn messages(batch: Batch) -> Vec<String> {
-        let (events, ack) = batch.into_events();
-        ack.complete();
-        events
-            .iter()
-            .map(|event| event.to_fields()["message"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// Runs a read-mode input over `dir`; `deliver(n)` says whether the n-th batch is acknowledged
-    /// (an unacknowledged batch is abandoned). Returns the messages of acknowledged batches.
-    fn read_dir(
-        dir: &std::path::Path,
-        batch_size: usize,
-        deliver: impl Fn(usize) -> bool,
-    ) -> Vec<String> {
-        let (thread, mut receiver) = start_reading(dir, batch_size, 2);
         let mut delivered = Vec::new();
         let mut index = 0;
         while let Some(batch) = receiver.blocking_recv() {
             if deliver(index) {
-                delivered.extend(messages(batch));
+                let (events, ack) = batch.into_events();
+                for event in &events {
+                    delivered.push(event.to_fields()["message"].as_str().unwrap().to_string());
+                }
+                ack.complete();
             }
             index += 1;
         }
@@ -784,36 +764,6 @@ mod tests {
             .write_all(b"\na4\n")
             .unwrap();
         assert_eq!(read_dir(dir.path(), 2, |_| true), ["a4"]);
-    }
-
-    #[test]
-    fn a_full_channel_is_sent_to_again_once_three_quarters_of_it_are_free() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("logs")).unwrap();
-        let lines: String = (0..20).map(|i| format!("line {i}\n")).collect();
-        std::fs::write(dir.path().join("logs/a.log"), lines).unwrap();
-        let (thread, mut receiver) = start_reading(dir.path(), 1, 4);
-        let wait_for_full = |receiver: &mpsc::Receiver<Batch>| {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while receiver.len() < 4 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            receiver.len()
-        };
-        assert_eq!(wait_for_full(&receiver), 4);
-        let mut delivered = messages(receiver.blocking_recv().unwrap());
-        std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(receiver.len(), 3, "one free place does not wake the reader");
-        for _ in 0..2 {
-            delivered.extend(messages(receiver.blocking_recv().unwrap()));
-        }
-        assert_eq!(wait_for_full(&receiver), 4, "three free places do");
-        while let Some(batch) = receiver.blocking_recv() {
-            delivered.extend(messages(batch));
-        }
-        thread.join().unwrap().unwrap();
-        let expected: Vec<String> = (0..20).map(|i| format!("line {i}")).collect();
-        assert_eq!(delivered, expected);
     }
 
     #[test]
